@@ -1,0 +1,11 @@
+# This file is part of HiTech CRM. See LICENSE for details.
+from trytond.exceptions import UserError
+from trytond.model.exceptions import ValidationError
+
+
+class TeamValidationError(ValidationError):
+    pass
+
+
+class CRMError(UserError):
+    pass
