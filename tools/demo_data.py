@@ -420,7 +420,10 @@ class DemoBuilder:
                     } for name, code, type_, cat, price, cost, unit
                 in PRODUCTS])
         self.counts['products'] = len(templates)
-        return [t.products[0] for t in templates]
+        products = [t.products[0] for t in templates]
+        self.prices = {p.id: Decimal(row[4])
+            for p, row in zip(products, PRODUCTS)}
+        return products
 
     # Accounts --------------------------------------------------------------
 
@@ -456,6 +459,7 @@ class DemoBuilder:
             ("Distributor", 0.10), ("Partner", 0.04), ("Competitor", 0.06)]
         seen = set()
         accounts = []
+        parties = []
         total = self.args.accounts
         batch = []
         for index in range(total):
@@ -465,8 +469,7 @@ class DemoBuilder:
             seen.add(name)
             kind = self.pick(weights)
             domain = "%s%d.example.cn" % (word.lower(), index)
-            number = "%s %04d %04d" % (
-                prefix, self.rng.randrange(10000), self.rng.randrange(10000))
+            number = self.phone(prefix)
             batch.append({
                     'name': name,
                     'categories': [('add', [
@@ -485,19 +488,13 @@ class DemoBuilder:
                     })
             accounts.append(kind)
             if len(batch) >= self.args.batch:
-                self._flush_accounts(Party, batch)
+                parties += Party.create(batch)
                 batch = []
-        self._flush_accounts(Party, batch)
-        parties = Party.search([
-                ('categories', 'child_of', [kinds_parent.id]),
-                ], order=[('id', 'ASC')])
+        if batch:
+            parties += Party.create(batch)
         self.counts['accounts'] = len(parties)
         self.contacts = self.create_contacts(parties)
         return list(zip(parties, accounts))
-
-    def _flush_accounts(self, Party, batch):
-        if batch:
-            Party.create(batch)
 
     def create_contacts(self, parties):
         Party = self.get('party.party')
@@ -516,10 +513,7 @@ class DemoBuilder:
                                     {'type': 'email', 'value': '%s@%s' % (
                                             login, domain)},
                                     {'type': 'mobile',
-                                        'value': '+86 1%02d %04d %04d' % (
-                                            self.rng.randrange(30, 99),
-                                            self.rng.randrange(10000),
-                                            self.rng.randrange(10000))},
+                                        'value': self.phone('+86 1', 10)},
                                     ])],
                         })
                 owners.append(party)
@@ -532,6 +526,21 @@ class DemoBuilder:
                 contacts.setdefault(owner.id, []).append(contact)
         self.counts['contacts'] = sum(len(c) for c in contacts.values())
         return contacts
+
+    def phone(self, prefix, digits=8):
+        "A random number that party's phonenumbers validation accepts"
+        import phonenumbers
+        for _ in range(1000):
+            number = prefix + ' ' + ''.join(
+                str(self.rng.randrange(10)) for _ in range(digits))
+            try:
+                parsed = phonenumbers.parse(number)
+            except phonenumbers.NumberParseException:
+                continue
+            if phonenumbers.is_valid_number(parsed):
+                return phonenumbers.format_number(
+                    parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+        raise ValueError("no valid number for %s" % prefix)
 
     def pick(self, weights):
         value = self.rng.random()
@@ -571,14 +580,12 @@ class DemoBuilder:
                         'quantity': quantity,
                         'unit': product.sale_uom.id,
                         })
-            amount = sum(
-                p.list_price * l['quantity'] for p, l in zip(
-                    [self.get('product.product')(l['product'])
-                        for l in lines], lines))
+            amount = sum(self.prices[l['product']] * l['quantity']
+                for l in lines)
             probability = {
                 'lead': 10, 'opportunity': self.rng.choice([20, 40, 60, 80]),
-                'converted': 90, 'won': 100, 'lost': 0,
-                'cancelled': 0}[state]
+                'converted': 90, 'won': 100, 'lost': 30,
+                'cancelled': 10}[state]
             plans.append((state, {
                         'description': "%s - %s" % (
                             self.rng.choice(OPPORTUNITY_TOPICS),
@@ -592,7 +599,7 @@ class DemoBuilder:
                         'end_date': start + dt.timedelta(
                             days=self.rng.randrange(30, 240)),
                         'amount': amount,
-                        'probability': probability,
+                        'conversion_probability': probability / 100,
                         'payment_term': self.payment_term.id,
                         'lines': [('create', lines)],
                         }))
@@ -608,6 +615,8 @@ class DemoBuilder:
         Opportunity.opportunity(past_lead)
         Opportunity.cancel(by_state.get('cancelled', []))
         lost_early = by_state.get('lost', [])[::2]
+        Opportunity.write(lost_early, {
+                'lost_reason': "Lost on price against a competitor"})
         Opportunity.lost(lost_early)
         to_convert = [o for s in ['converted', 'won'] for o in by_state.get(
                 s, [])] + by_state.get('lost', [])[1::2]
@@ -618,6 +627,13 @@ class DemoBuilder:
         lost_sales = [sale_of[o.id] for o in by_state.get('lost', [])[1::2]]
         Sale.quote(won_sales + lost_sales)
         Sale.confirm(won_sales)
+        # confirm() queues the processing; with no worker in a script, do
+        # it now so that won deals have their invoices and shipments
+        Sale.process(won_sales)
+        Queue = self.get('ir.queue')
+        Queue.delete(Queue.search([
+                    ('data.model', '=', 'sale.sale'),
+                    ('dequeued_at', '=', None)]))
         Sale.cancel(lost_sales)
         Opportunity.process(opportunities)
         self.counts['opportunities'] = len(opportunities)
