@@ -238,6 +238,10 @@ class DemoBuilder:
             self.products = self.create_products()
             self.accounts = self.create_accounts()
             self.create_opportunities()
+        # the demo company is configured: do not greet the administrator
+        # with the module configuration wizard
+        Item = self.get('ir.module.config_wizard.item')
+        Item.write(Item.search([]), {'state': 'done'})
 
     # Company and accounting ------------------------------------------------
 
