@@ -9,3 +9,7 @@ class TeamValidationError(ValidationError):
 
 class CRMError(UserError):
     pass
+
+
+class ShareError(UserError):
+    pass

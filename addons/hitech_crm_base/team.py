@@ -9,10 +9,13 @@ from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval, Get, If, In
 from trytond.transaction import Transaction
 
+from .access import ClearRuleCacheMixin
 from .exceptions import TeamValidationError
 
 
-class SalesTeam(DeactivableMixin, tree(separator=' / '), ModelSQL, ModelView):
+class SalesTeam(
+        DeactivableMixin, ClearRuleCacheMixin, tree(separator=' / '),
+        ModelSQL, ModelView):
     "Sales Team"
     __name__ = 'hitech.sales.team'
     _rec_name = 'name'
@@ -99,7 +102,7 @@ class SalesTeam(DeactivableMixin, tree(separator=' / '), ModelSQL, ModelView):
                     ])}
 
 
-class SalesTeamMember(ModelSQL, ModelView):
+class SalesTeamMember(ClearRuleCacheMixin, ModelSQL, ModelView):
     "Sales Team Member"
     __name__ = 'hitech.sales.team.member'
     __access__ = {'team'}
