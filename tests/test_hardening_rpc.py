@@ -35,6 +35,7 @@ PASSWORDS = {
     'admin2': 'admin2-password-123',
     'victim': 'victim-password-123',
     'leaver': 'leaver-password-123',
+    'holder': 'holder-password-123',
     }
 
 SETUP_SCRIPT = textwrap.dedent('''
@@ -59,8 +60,9 @@ SETUP_SCRIPT = textwrap.dedent('''
                 values['groups'] = [('add', [admin_group])]
             user, = User.create([values])
             users[login] = user.id
-        User.write([User(users['victim'])], {
-                'password_reset': 'victim-reset-token-4567',
+        # holder has a pending reset token (never changed by the tests)
+        User.write([User(users['holder'])], {
+                'password_reset': 'holder-reset-token-4567',
                 'password_reset_expire': (
                     datetime.datetime.now() + datetime.timedelta(days=1)),
                 })
@@ -251,12 +253,12 @@ class HardeningRPCTestCase(unittest.TestCase):
 
     def test_secret_fields(self):
         "No user, admin included, reads, searches or orders by secrets"
-        victim = self.users['victim']
+        victim = self.users['holder']
         for login in ['plain', 'admin2']:
             auth = self.login(login)
             with self.subTest(login=login):
                 self.assertDenied(auth, 'model.res.user.read',
-                    [victim], ['password_reset'], leak='victim-reset-token')
+                    [victim], ['password_reset'], leak='holder-reset-token')
                 self.assertDenied(auth, 'model.res.user.read',
                     [victim], ['password_hash'], leak='$')
                 self.assertDenied(auth, 'model.res.user.search_read',
@@ -266,7 +268,7 @@ class HardeningRPCTestCase(unittest.TestCase):
                     [], 0, None, [['password_reset', 'ASC']])
                 self.assertDenied(auth, 'model.res.user.search_count',
                     [['create_uid', 'where',
-                            [['password_reset', 'like', 'victim%']]]])
+                            [['password_reset', 'like', 'holder%']]]])
                 self.assertDenied(auth, 'model.res.user.search',
                     [['create_uid.password_hash', '!=', None]], 0, None,
                     None)
@@ -280,7 +282,7 @@ class HardeningRPCTestCase(unittest.TestCase):
                 # ordinary fields are still readable
                 status, result, error, body = self.call(
                     auth, 'model.res.user.read', [victim], ['login'])
-                self.assertEqual(result, [{'id': victim, 'login': 'victim'}],
+                self.assertEqual(result, [{'id': victim, 'login': 'holder'}],
                     body)
 
     def test_internal_models(self):

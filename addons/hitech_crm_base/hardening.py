@@ -281,6 +281,17 @@ class Queue(metaclass=PoolMeta):
     __name__ = 'ir.queue'
 
     @classmethod
+    def read(cls, ids, fields_names):
+        # ir.error (administrators only) shows its origin task by name:
+        # let administrators read the name of a task, nothing else.
+        if (Transaction().check_access
+                and set(fields_names) <= {'id', 'rec_name'}
+                and _is_admin()):
+            with without_check_access():
+                return super().read(ids, fields_names)
+        return super().read(ids, fields_names)
+
+    @classmethod
     def push(cls, name, data, scheduled_at=None, expected_at=None):
         # The task runs as data['user'] (the transaction user, which a
         # client can not choose).  A 'user' context key is honoured by some

@@ -223,6 +223,27 @@ class HardeningTestCase(unittest.TestCase):
             plain.id)
 
     @with_transaction()
+    def test_error_origin_task(self):
+        "Administrators still list errors whose origin is a queued task"
+        pool = Pool()
+        Error = pool.get('ir.error')
+        Queue = pool.get('ir.queue')
+        plain, admin, other = self._users()
+        task_id = Queue.push('default', {
+                'model': 'res.user', 'method': 'get_preferences',
+                'user': plain.id, 'context': {}, 'instances': [plain.id],
+                'args': [], 'kwargs': {}})
+        error, = Error.create([{
+                    'origin': str(Queue(task_id)), 'message': "Boom",
+                    'description': "Traceback"}])
+        with self._as(admin):
+            values, = Error.read([error.id], [
+                    'origin', 'origin.rec_name', 'summary', 'message'])
+            self.assertEqual(values['message'], "Boom")
+            with self.assertRaises(AccessError):
+                Error.read([error.id], ['origin.data'])
+
+    @with_transaction()
     def test_application_create_admin_only(self):
         "Only administrators create or validate REST keys"
         pool = Pool()
