@@ -17,11 +17,11 @@ except ImportError:
     phonenumbers = None
 try:
     from rapidfuzz import fuzz
+    from rapidfuzz.distance import OSA
 except ImportError:
-    fuzz = None
+    fuzz = OSA = None
 
-from sql import Literal, Null
-from sql.functions import Function
+from sql import Literal, Null, Values
 from sql.operators import BinaryOperator
 
 from trytond import backend
@@ -40,6 +40,8 @@ from trytond.wizard import (
 # --------------------------------------------------------------------------
 
 DEFAULT_PHONE_REGION = 'CN'
+# Parties per query when maintaining keys
+BATCH = 1000
 
 # Legal-form words removed from the end of Latin-script names, as tokens
 # (never as substrings: "Costco" keeps its "co").
@@ -61,6 +63,43 @@ _REGION_RE = re.compile(
     r'|亚太|亞太|shanghai|beijing|shenzhen|上海|北京|深圳)\s*\)')
 _DOTTED_RE = re.compile(r'\b((?:\w\.){2,})')
 _TOKEN_RE = re.compile(r'[^\W_]+')
+
+# Words that many unrelated companies share (cities, trades): a name
+# differing only there is the same brand, a name sharing only them is not.
+GENERIC_WORDS = frozenset({
+        'shenzhen', 'shanghai', 'beijing', 'guangzhou', 'hangzhou',
+        'suzhou', 'chengdu', 'wuhan', 'xiamen', 'nanjing', 'tianjin',
+        'dongguan', 'hefei', 'qingdao', 'ningbo', 'xian', 'changsha',
+        'zhuhai', 'chongqing', 'foshan', 'wuxi', 'jinan', 'shenyang',
+        'dalian', 'hongkong', 'hong', 'kong', 'china', 'chinese',
+        'technology', 'technologies', 'tech', 'electronics', 'electronic',
+        'semiconductor', 'semiconductors', 'optics', 'optical', 'software',
+        'robotics', 'automation', 'instruments', 'instrument', 'photonics',
+        'networks', 'network', 'systems', 'system', 'microelectronics',
+        'power', 'sensors', 'sensor', 'medical', 'devices', 'device',
+        'telecom', 'communication', 'communications', 'materials',
+        'material', 'data', 'intelligent', 'smart', 'equipment', 'trading',
+        'trade', 'precision', 'machinery', 'new', 'energy', 'display',
+        'components', 'international', 'industrial', 'industry',
+        'industries', 'development', 'science', 'information',
+        'engineering', 'solutions', 'services', 'service',
+        'manufacturing', 'digital', 'the', 'and', 'of',
+        })
+CJK_GENERIC_PREFIXES = tuple(sorted({
+            '深圳市', '深圳', '上海市', '上海', '北京市', '北京', '广州市',
+            '广州', '杭州市', '杭州', '苏州市', '苏州', '成都市', '成都',
+            '武汉市', '武汉', '厦门市', '厦门', '南京市', '南京', '天津市',
+            '天津', '东莞市', '东莞', '重庆市', '重庆', '西安市', '西安',
+            '合肥市', '合肥', '青岛市', '青岛', '宁波市', '宁波', '珠海市',
+            '珠海', '长沙市', '长沙', '香港', '中国',
+            }, key=len, reverse=True))
+CJK_GENERIC_SUFFIXES = tuple(sorted({
+            '科技', '电子', '電子', '半导体', '光电', '软件', '机器人',
+            '自动化', '仪器', '通信', '智能装备', '智能', '装备', '新材料',
+            '材料', '精密机械', '精密', '机械', '技术', '信息', '网络',
+            '系统', '设备', '实业', '贸易', '发展', '工业', '电气', '能源',
+            '新能源', '数据', '医疗器械', '控股', '国际',
+            }, key=len, reverse=True))
 
 FREE_MAIL_DOMAINS = frozenset({
         'qq.com', 'vip.qq.com', 'foxmail.com', '163.com', '126.com',
@@ -110,6 +149,41 @@ def name_tokens(name):
     return tokens
 
 
+def split_generic(tokens):
+    """Return the distinctive tokens of a name (without city and trade
+    words; all tokens when nothing else is left) and the set of generic
+    words removed"""
+    core, generic = [], set()
+    for token in tokens:
+        if token in GENERIC_WORDS:
+            generic.add(token)
+            continue
+        changed = True
+        while changed:
+            changed = False
+            for prefix in CJK_GENERIC_PREFIXES:
+                if token.startswith(prefix) and len(token) > len(prefix):
+                    token = token[len(prefix):]
+                    generic.add(prefix.rstrip('市'))
+                    changed = True
+                    break
+            for suffix in CJK_GENERIC_SUFFIXES:
+                if token.endswith(suffix) and len(token) > len(suffix):
+                    token = token[:-len(suffix)]
+                    generic.add(suffix)
+                    changed = True
+                    break
+        core.append(token)
+    if not core:
+        return list(tokens), set()
+    return core, generic
+
+
+def core_tokens(tokens):
+    "Return the distinctive tokens of a name"
+    return split_generic(tokens)[0]
+
+
 def normalize_name(name):
     """Return the compact normalised name used as exact key.
 
@@ -119,6 +193,14 @@ def normalize_name(name):
     if name is None:
         return None
     return ''.join(name_tokens(name))
+
+
+def normalize_names(name):
+    "Return the normalised name and its distinctive part"
+    if name is None:
+        return None, None
+    tokens = name_tokens(name)
+    return ''.join(tokens), ''.join(core_tokens(tokens))
 
 
 def normalize_phone(value, region=DEFAULT_PHONE_REGION):
@@ -224,14 +306,35 @@ NAME_FLOOR = 60
 # account asks for confirmation.
 CANDIDATE_SCORE = 85
 STRONG_SCORE = 92
+# Largest number of accounts sharing a key for it to count as evidence
+MAX_BLOCK = 30
 
-Probe = namedtuple('Probe', ['id', 'tokens', 'compact', 'keys'])
+Probe = namedtuple(
+    'Probe', ['id', 'tokens', 'compact', 'core', 'generic', 'keys'])
 Candidate = namedtuple('Candidate', ['party', 'score', 'reasons'])
 
 
 def make_probe(id_, name, keys=()):
     tokens = name_tokens(name) if name else []
-    return Probe(id_, tokens, ''.join(tokens), frozenset(keys))
+    core, generic = split_generic(tokens)
+    return Probe(id_, tokens, ''.join(tokens), ''.join(core),
+        frozenset(generic), frozenset(keys))
+
+
+def _distance_score(a, b):
+    """Score 0-100 of two strings from their edit distance: one typo in a
+    long name is likely the same name, three are not, whatever the
+    length (a ratio would let long shared city and trade words hide a
+    different brand)"""
+    if a == b:
+        return 100
+    distance = OSA.distance(a, b)
+    length = max(len(a), len(b))
+    if distance == 1:
+        return 96 if length >= 8 else 92 if length >= 6 else 80
+    if distance == 2:
+        return 88 if length >= 12 else 75 if length >= 8 else 50
+    return max(0, int(100 * (1 - distance / length)) - 10 * distance)
 
 
 def name_similarity(a, b):
@@ -240,11 +343,23 @@ def name_similarity(a, b):
         return 0
     if a.compact == b.compact:
         return 100
-    score = fuzz.ratio(a.compact, b.compact)
+    full = _distance_score(a.compact, b.compact)
     if len(a.tokens) > 1 or len(b.tokens) > 1:
-        score = max(score, fuzz.token_sort_ratio(
-                ' '.join(a.tokens), ' '.join(b.tokens)))
-    return int(round(score))
+        full = max(full, _distance_score(
+                ''.join(sorted(a.tokens)), ''.join(sorted(b.tokens))))
+    if a.core == b.core:
+        if a.generic <= b.generic or b.generic <= a.generic:
+            # Same brand, a city or trade word left out on one side
+            return 92
+        # Same brand in another city or trade: a sister company more
+        # often than the same account
+        return 80
+    core = _distance_score(a.core, b.core)
+    if OSA.distance(a.core, b.core) > OSA.distance(a.compact, b.compact):
+        # The difference is in a city or trade word (misspelt, so not
+        # recognised): the full name tells more
+        return full
+    return min(full, core)
 
 
 def score_pair(a, b, name_score=None):
@@ -275,7 +390,7 @@ def score_pair(a, b, name_score=None):
     return int(round(score)), reasons, name_score
 
 
-def block_pairs(probes, window=6, max_block=30):
+def block_pairs(probes, window=6, max_block=MAX_BLOCK):
     """Yield candidate pairs (index_a, index_b) of a list of probes.
 
     Blocking: shared exact keys (blocks larger than max_block are
@@ -298,7 +413,9 @@ def block_pairs(probes, window=6, max_block=30):
                     yield pair
     for keyfunc in [
             lambda i: probes[i].compact,
-            lambda i: probes[i].compact[::-1]]:
+            lambda i: probes[i].compact[::-1],
+            lambda i: probes[i].core,
+            lambda i: probes[i].core[::-1]]:
         order = sorted(
             (i for i, p in enumerate(probes) if p.compact), key=keyfunc)
         for pos, i in enumerate(order):
@@ -309,7 +426,8 @@ def block_pairs(probes, window=6, max_block=30):
                     yield pair
 
 
-def find_pairs(probes, threshold=CANDIDATE_SCORE, window=6, max_block=30):
+def find_pairs(
+        probes, threshold=CANDIDATE_SCORE, window=6, max_block=MAX_BLOCK):
     """Return [(index_a, index_b, score, reasons, name_score)] of the
     pairs of probes scoring at least threshold"""
     result = []
@@ -322,8 +440,9 @@ def find_pairs(probes, threshold=CANDIDATE_SCORE, window=6, max_block=30):
                 continue
             if (a.compact != b.compact
                     and fuzz.ratio(a.compact, b.compact,
-                        score_cutoff=threshold - 10) == 0
-                    and (len(a.tokens) < 2 and len(b.tokens) < 2)):
+                        score_cutoff=60) == 0
+                    and fuzz.token_sort_ratio(a.tokens, b.tokens,
+                        score_cutoff=60) == 0):
                 continue
         score, reasons, name_score = score_pair(a, b)
         if score >= threshold:
@@ -361,11 +480,6 @@ class TrigramSimilar(BinaryOperator):
     "pg_trgm similarity operator: uses the GIN trigram index"
     __slots__ = ()
     _operator = '%%'
-
-
-class SetConfig(Function):
-    __slots__ = ()
-    _function = 'SET_CONFIG'
 
 
 def _has_trigram():
@@ -446,7 +560,7 @@ class PartyDedupKey(ModelSQL):
         user = transaction.user
         now = datetime.datetime.now()
         party_ids = sorted({int(p) for p in parties})
-        for sub_ids in grouped_slice(party_ids):
+        for sub_ids in grouped_slice(party_ids, BATCH):
             sub_ids = list(sub_ids)
             cursor.execute(*table.delete(
                     where=reduce_ids(table.party, sub_ids)))
@@ -454,7 +568,7 @@ class PartyDedupKey(ModelSQL):
                 (party_id, kind, value, user, now)
                 for party_id, values in cls.compute(sub_ids).items()
                 for kind, value in sorted(values)]
-            for sub_rows in grouped_slice(rows, 200):
+            for sub_rows in grouped_slice(rows, BATCH):
                 cursor.execute(*table.insert(
                         [table.party, table.kind, table.value,
                             table.create_uid, table.create_date],
@@ -468,6 +582,10 @@ class Party(metaclass=PoolMeta):
         "Normalised Name", readonly=True,
         help="The name folded for duplicate detection: lower case, "
         "half-width, without punctuation, spaces and legal form.")
+    dedup_core = fields.Char(
+        "Distinctive Name", readonly=True,
+        help="The normalised name without city and trade words, "
+        "compared by trigrams to find similar names.")
     possible_duplicates = fields.Function(fields.Many2Many(
             'party.party', None, None, "Possible Duplicates", readonly=True,
             help="Existing accounts that look like this one "
@@ -486,13 +604,12 @@ class Party(metaclass=PoolMeta):
         super().__setup__()
         t = cls.__table__()
         cls._sql_indexes.update({
-                Index(t, (t.dedup_name, Index.Equality())),
-                Index(t, (t.dedup_name, Index.Similarity())),
+                Index(t, (t.dedup_core, Index.Similarity())),
                 })
 
     @classmethod
     def __register__(cls, module):
-        # The trigram index on dedup_name needs pg_trgm; it is a trusted
+        # The trigram index on dedup_core needs pg_trgm; it is a trusted
         # extension (PostgreSQL 13+) so the database owner may create it.
         # It must be committed for has_extension (another connection)
         # to see it.
@@ -513,7 +630,8 @@ class Party(metaclass=PoolMeta):
     def preprocess_values(cls, mode, values):
         values = super().preprocess_values(mode, values)
         if 'name' in values:
-            values['dedup_name'] = normalize_name(values['name'])
+            values['dedup_name'], values['dedup_core'] = normalize_names(
+                values['name'])
         return values
 
     @classmethod
@@ -531,6 +649,7 @@ class Party(metaclass=PoolMeta):
     def copy(cls, parties, default=None):
         default = default.copy() if default is not None else {}
         default.setdefault('dedup_name', None)
+        default.setdefault('dedup_core', None)
         return super().copy(parties, default=default)
 
     @classmethod
@@ -560,7 +679,8 @@ class Party(metaclass=PoolMeta):
     def _format_candidates(cls, candidates):
         pool = Pool()
         Duplicate = pool.get('hitech.party.duplicate')
-        labels = dict(Duplicate.fields_get(['reasons'])['reasons']['selection'])
+        labels = dict(
+            Duplicate.fields_get(['reasons'])['reasons']['selection'])
         return '\n'.join(
             '%s (%s): %s' % (
                 c.party.rec_name, c.score,
@@ -629,46 +749,46 @@ class Party(metaclass=PoolMeta):
             return []
         own_ids = {p.id for p in probes if p.id is not None}
 
-        # Exact keys
+        # Exact keys: one indexed query per key; a key shared by more
+        # than MAX_BLOCK accounts (a switchboard, a group's web domain)
+        # tells nothing and is skipped, as in the finder.
         candidates = [set() for _ in probes]
         by_key = defaultdict(set)
         for i, probe in enumerate(probes):
             for k in probe.keys:
                 by_key[k].add(i)
-        by_kind = defaultdict(set)
-        for kind, value in by_key:
-            by_kind[kind].add(value)
-        if by_kind:
-            where = Literal(False)
-            for kind, values in by_kind.items():
-                where |= (key.kind == kind) & key.value.in_(sorted(values))
-            cursor.execute(*key.select(
-                    key.party, key.kind, key.value, where=where))
-            for party_id, kind, value in cursor:
-                for i in by_key[(kind, value)]:
-                    candidates[i].add(party_id)
+        for (kind, value), indexes in by_key.items():
+            cursor.execute(*key.select(key.party,
+                    where=(key.kind == kind) & (key.value == value),
+                    limit=MAX_BLOCK + 1))
+            party_ids = [r for r, in cursor]
+            if len(party_ids) > MAX_BLOCK:
+                continue
+            for i in indexes:
+                candidates[i].update(party_ids)
 
         # Similar names
         trigram = _has_trigram()
         if trigram:
-            cursor.execute(*Literal(1).select(
-                    SetConfig('pg_trgm.similarity_threshold', '0.45', True)))
+            cursor.execute(
+                "SELECT set_config('pg_trgm.similarity_threshold', "
+                "'0.3', true)")
         for i, probe in enumerate(probes):
-            if len(probe.compact) < 3:
+            if len(probe.core) < 3:
                 continue
             if trigram:
                 similarity = transaction.database.similarity(
-                    party.dedup_name, probe.compact)
+                    party.dedup_core, probe.core)
                 query = party.select(party.id,
-                    where=TrigramSimilar(party.dedup_name, probe.compact)
+                    where=TrigramSimilar(party.dedup_core, probe.core)
                     & (party.active == Literal(True)),
                     order_by=[similarity.desc],
                     limit=20)
             else:
-                prefix, suffix = probe.compact[:4], probe.compact[-4:]
+                prefix, suffix = probe.core[:3], probe.core[-3:]
                 query = party.select(party.id,
-                    where=(party.dedup_name.like(prefix + '%')
-                        | party.dedup_name.like('%' + suffix))
+                    where=(party.dedup_core.like(prefix + '%')
+                        | party.dedup_core.like('%' + suffix))
                     & (party.active == Literal(True)),
                     limit=500)
             cursor.execute(*query)
@@ -680,12 +800,12 @@ class Party(metaclass=PoolMeta):
         # Probes of the candidates from the stored keys and names
         others = {}
         names = {}
-        for sub_ids in grouped_slice(sorted(all_ids)):
+        for sub_ids in grouped_slice(sorted(all_ids), BATCH):
             cursor.execute(*party.select(party.id, party.name,
                     where=reduce_ids(party.id, list(sub_ids))))
             names.update(cursor)
         keys = defaultdict(set)
-        for sub_ids in grouped_slice(sorted(all_ids)):
+        for sub_ids in grouped_slice(sorted(all_ids), BATCH):
             cursor.execute(*key.select(key.party, key.kind, key.value,
                     where=reduce_ids(key.party, list(sub_ids))))
             for party_id, kind, value in cursor:
@@ -752,14 +872,15 @@ class Party(metaclass=PoolMeta):
             cursor.execute(*party.select(party.id, party.name,
                     where=reduce_ids(party.id, ids)))
         rows = cursor.fetchall()
-        by_name = defaultdict(list)
-        for party_id, name in rows:
-            by_name[normalize_name(name)].append(party_id)
-        for compact, ids in by_name.items():
-            for sub_ids in grouped_slice(ids):
-                cursor.execute(*party.update(
-                        [party.dedup_name], [compact],
-                        where=reduce_ids(party.id, list(sub_ids))))
+        for sub_rows in grouped_slice(rows, 1000):
+            values = Values([
+                    (party_id, *normalize_names(name))
+                    for party_id, name in sub_rows])
+            cursor.execute(*party.update(
+                    [party.dedup_name, party.dedup_core],
+                    [values.column2, values.column3],
+                    from_=[values],
+                    where=party.id == values.column1))
         Key.refresh([r[0] for r in rows])
         return len(rows)
 
@@ -1060,7 +1181,7 @@ class Erase(metaclass=PoolMeta):
         Key = pool.get('hitech.party.dedup.key')
         return super().to_erase(party_id) + [
             (Party, [('id', '=', party_id)], True,
-                ['dedup_name'], [None]),
+                ['dedup_name', 'dedup_core'], [None, None]),
             (Key, [('party', '=', party_id)], True,
                 ['value'], ['****']),
             ]

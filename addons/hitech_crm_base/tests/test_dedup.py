@@ -164,7 +164,8 @@ class HitechDedupTestCase(
         party, = Party.create([{
                     'name': "Ｌｕｍｅｎ Optics Co., Ltd.",
                     'contact_mechanisms': [('create', [
-                                {'type': 'phone', 'value': '+86 755-8888 6666'},
+                                {'type': 'phone',
+                                    'value': '+86 755-8888 6666'},
                                 {'type': 'email', 'value': 'Info@Lumen.cn'},
                                 {'type': 'website',
                                     'value': 'https://www.lumen.cn/'},
@@ -211,7 +212,8 @@ class HitechDedupTestCase(
         acme, beta, other = Party.create([{
                     'name': "ACME Trading Co., Ltd.",
                     'contact_mechanisms': [('create', [
-                                {'type': 'phone', 'value': '+86 755 8888 6666'},
+                                {'type': 'phone',
+                                    'value': '+86 755 8888 6666'},
                                 ])],
                     }, {
                     'name': "Beta Robotics",
@@ -321,10 +323,12 @@ class HitechDedupTestCase(
                 {'name': "Acme Trading Co., Ltd."},
                 {'name': "Acme Trading Limited",
                     'contact_mechanisms': [('create', [
-                                {'type': 'phone', 'value': '+86 13800138000'}])]},
+                                {'type': 'phone',
+                                    'value': '+86 13800138000'}])]},
                 {'name': "Acme Tradng",
                     'contact_mechanisms': [('create', [
-                                {'type': 'phone', 'value': '+86 13800138000'}])]},
+                                {'type': 'phone',
+                                    'value': '+86 13800138000'}])]},
                 ])
         Duplicate.find()
         pair, = Duplicate.search([('party_a', '=', a), ('party_b', '=', b)])
