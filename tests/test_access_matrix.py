@@ -71,6 +71,11 @@ POLICY = {
     'hitech.territory-product.category': rule(),
     'hitech.territory-party.party': rule(),
     'hitech.share': rule(read=READERS, full=SALES | ADMIN),
+    'hitech.party.duplicate': rule(
+        read=SALES, full={'sales_manager', 'crm_admin'}),
+    # keys are internal to duplicate detection: not exposed over RPC
+    # (no ModelView), written by the system only
+    'hitech.party.dedup.key': rule(),
     }
 
 # Internal storage of the platform: nobody reaches it over RPC (hardening)
