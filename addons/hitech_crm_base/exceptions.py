@@ -9,3 +9,11 @@ class TeamValidationError(ValidationError):
 
 class CRMError(UserError):
     pass
+
+
+class AccountContactValidationError(ValidationError):
+    pass
+
+
+class ActivityValidationError(ValidationError):
+    pass
