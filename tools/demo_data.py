@@ -748,7 +748,9 @@ class DemoBuilder:
                     ('data.model', '=', 'sale.sale'),
                     ('dequeued_at', '=', None)]))
         Sale.cancel(lost_sales)
-        Opportunity.process(opportunities)
+        # only opportunities with sales: process() sets the amount of the
+        # others to their (empty) sale amount, which wipes the pipeline
+        Opportunity.process(to_convert)
         self.counts['opportunities'] = len(opportunities)
         self.counts['quotations'] = len(sales)
         states = {}
