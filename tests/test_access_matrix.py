@@ -71,6 +71,14 @@ POLICY = {
     'hitech.territory-product.category': rule(),
     'hitech.territory-party.party': rule(),
     'hitech.share': rule(read=READERS, full=SALES | ADMIN),
+    'hitech.account.contact': rule(
+        read=READERS, create=SALES, write=SALES,
+        delete={'sales_manager'}, full=ADMIN),
+    # the stage history is written by the system only
+    'hitech.account.stage.log': rule(read=READERS),
+    'hitech.activity': rule(
+        read=READERS, create=SALES, write=SALES,
+        delete={'sales_manager'}, full=ADMIN),
     'hitech.party.duplicate': rule(
         read=SALES, full={'sales_manager', 'crm_admin'}),
     # keys are internal to duplicate detection: not exposed over RPC

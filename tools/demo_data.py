@@ -137,6 +137,33 @@ PRODUCTS = [
         '3000', 'day'),
     ]
 
+# account type (party.party.account_type) of each kind of account, and the
+# lifecycle stages it can be in with their weights
+ACCOUNT_TYPES = {
+    "Customer": ('customer', [('customer', 0.8), ('end_user', 0.2)]),
+    "Prospect": ('prospect', [
+            ('suspect', 0.3), ('prospect', 0.6), ('lost', 0.1)]),
+    "Distributor": ('distributor', [('customer', 1.0)]),
+    "Partner": ('partner', [(None, 1.0)]),
+    "Competitor": ('competitor', [(None, 1.0)]),
+    }
+CONTACT_ROLES = [
+    ('decision_maker', 0.15), ('economic_buyer', 0.15),
+    ('technical_evaluator', 0.25), ('influencer', 0.15), ('user', 0.2),
+    ('gatekeeper', 0.1)]
+# type, weight, subjects
+ACTIVITY_TYPES = [
+    ('call', 0.35, ["Qualification call", "Follow-up call",
+            "Budget check", "Renewal reminder"]),
+    ('visit', 0.2, ["Site survey", "Executive visit", "Solution workshop"]),
+    ('meeting', 0.15, ["Quarterly review", "Proposal presentation",
+            "Technical deep dive"]),
+    ('email', 0.15, ["Send datasheets", "Send quotation",
+            "Reference case study"]),
+    ('task', 0.15, ["Prepare proposal", "Update account plan",
+            "Check credit terms"]),
+    ]
+
 OPPORTUNITY_TOPICS = [
     "Data centre refresh", "Branch network security", "Backup modernisation",
     "Edge computing pilot", "Private cloud phase", "IoT plant monitoring",
@@ -165,6 +192,8 @@ def parse_args(argv=None):
     parser.add_argument('--password', default=DEMO_PASSWORD,
         help="password of the demo users")
     parser.add_argument('--batch', type=int, default=1000)
+    parser.add_argument('--activities', type=int, default=None,
+        help="number of CRM activities (default: 3 for every 2 accounts)")
     return parser.parse_args(argv)
 
 
@@ -208,6 +237,9 @@ class DemoBuilder:
         self.pool = pool
         self.args = args
         self.rng = random.Random(args.seed)
+        # the CRM account data draw from their own generator so that the
+        # records generated before them stay the same
+        self.crm_rng = random.Random(args.seed + 1)
         self.today = args.today
         self.counts = {}
 
@@ -238,6 +270,7 @@ class DemoBuilder:
             self.products = self.create_products()
             self.accounts = self.create_accounts()
             self.create_opportunities()
+            self.create_activities()
         # the demo company is configured: do not greet the administrator
         # with the module configuration wizard
         Item = self.get('ir.module.config_wizard.item')
@@ -319,6 +352,7 @@ class DemoBuilder:
         names = list(dict.fromkeys(names))
         parties = Party.create([{
                     'name': n,
+                    'party_kind': 'person',
                     'contact_mechanisms': [('create', [{
                                     'type': 'email',
                                     'value': '%s@hitech.example.com' % (
@@ -498,7 +532,85 @@ class DemoBuilder:
             parties += Party.create(batch)
         self.counts['accounts'] = len(parties)
         self.contacts = self.create_contacts(parties)
-        return list(zip(parties, accounts))
+        accounts = list(zip(parties, accounts))
+        self.set_account_crm(accounts)
+        self.link_contacts(accounts)
+        return accounts
+
+    def team_of(self):
+        "The sales team of each sales rep"
+        return {self.employees[name].id: self.teams[code]
+            for code, _, _, _, _, members in TEAMS
+            for name, role in members if role == 'rep'}
+
+    def set_account_crm(self, accounts):
+        "Account type, stage, owner, team and group of each account"
+        Party = self.get('party.party')
+        rng = self.crm_rng
+        team_of = self.team_of()
+        channel_reps = [e for e in self.reps
+            if team_of[e.id].kind == 'channel']
+        direct_reps = [e for e in self.reps if e not in channel_reps]
+        to_write = {}
+        for party, kind in accounts:
+            account_type, stages = ACCOUNT_TYPES[kind]
+            owner = rng.choice(
+                channel_reps if kind in {"Distributor", "Partner"}
+                else direct_reps)
+            key = (account_type, self.pick(stages, rng), owner.id)
+            to_write.setdefault(key, []).append(party)
+        actions = []
+        for (account_type, stage, owner), parties in sorted(
+                to_write.items(), key=lambda i: (
+                    i[0][0], i[0][1] or '', i[0][2])):
+            actions.extend([parties, {
+                        'account_type': account_type,
+                        'stage': stage,
+                        'owner': owner,
+                        'sales_team': team_of[owner].id,
+                        }])
+        Party.write(*actions)
+        # a few group companies: customers with two or three subsidiaries
+        customers = [p for p, kind in accounts if kind == "Customer"]
+        groups = customers[:max(1, len(customers) // 15)]
+        others = customers[len(groups):]
+        rng.shuffle(others)
+        actions = []
+        for group in groups:
+            children = [others.pop() for _ in range(rng.randint(2, 3))
+                if others]
+            if children:
+                actions.extend([children, {'parent': group.id}])
+        if actions:
+            Party.write(*actions)
+        self.counts['account groups'] = len(groups)
+
+    def link_contacts(self, accounts):
+        "Link the contacts to their account with a role and a title"
+        Link = self.get('hitech.account.contact')
+        rng = self.crm_rng
+        parents = {p.id: p.parent for p, _ in accounts}
+        values = []
+        for party, _ in accounts:
+            for contact in self.contacts.get(party.id, []):
+                role = self.pick(CONTACT_ROLES, rng)
+                title = rng.choice(TITLES)
+                start = self.today - dt.timedelta(
+                    days=rng.randrange(30, 2000))
+                values.append({
+                        'account': party.id, 'contact': contact.id,
+                        'role': role, 'title': title,
+                        'start_date': start})
+                # contacts of a subsidiary often deal with the group too
+                parent = parents.get(party.id)
+                if parent and rng.random() < 0.5:
+                    values.append({
+                            'account': parent.id, 'contact': contact.id,
+                            'role': 'influencer', 'title': title,
+                            'start_date': start})
+        for i in range(0, len(values), self.args.batch):
+            Link.create(values[i:i + self.args.batch])
+        self.counts['contact links'] = len(values)
 
     def create_contacts(self, parties):
         Party = self.get('party.party')
@@ -513,6 +625,7 @@ class DemoBuilder:
                     if party.website else 'example.cn'
                 batch.append({
                         'name': name,
+                        'party_kind': 'person',
                         'contact_mechanisms': [('create', [
                                     {'type': 'email', 'value': '%s@%s' % (
                                             login, domain)},
@@ -546,8 +659,8 @@ class DemoBuilder:
                     parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
         raise ValueError("no valid number for %s" % prefix)
 
-    def pick(self, weights):
-        value = self.rng.random()
+    def pick(self, weights, rng=None):
+        value = (rng or self.rng).random()
         for item, weight in weights:
             value -= weight
             if value < 0:
@@ -639,7 +752,9 @@ class DemoBuilder:
                     ('data.model', '=', 'sale.sale'),
                     ('dequeued_at', '=', None)]))
         Sale.cancel(lost_sales)
-        Opportunity.process(opportunities)
+        # only opportunities with sales: process() sets the amount of the
+        # others to their (empty) sale amount, which wipes the pipeline
+        Opportunity.process(to_convert)
         self.counts['opportunities'] = len(opportunities)
         self.counts['quotations'] = len(sales)
         states = {}
@@ -647,6 +762,96 @@ class DemoBuilder:
             states[o.state] = states.get(o.state, 0) + 1
         self.counts.update(
             ('opportunities %s' % k, v) for k, v in sorted(states.items()))
+
+    # Activities ------------------------------------------------------------
+
+    def create_activities(self):
+        "Calls, visits, meetings... of the reps over the last weeks"
+        Activity = self.get('hitech.activity')
+        Opportunity = self.get('sale.opportunity')
+        User = self.get('res.user')
+        rng = self.crm_rng
+        count = self.args.activities
+        if count is None:
+            count = len(self.accounts) * 3 // 2
+        Party = self.get('party.party')
+        accounts = Party.browse([p.id for p, kind in self.accounts
+                if kind in {"Customer", "Prospect", "Distributor"}])
+        by_party = {}
+        for opportunity in Opportunity.search(
+                [('state', 'in', ['lead', 'opportunity', 'converted'])],
+                order=[('id', 'ASC')]):
+            by_party.setdefault(opportunity.party.id, []).append(
+                opportunity)
+        managers = User.search([('login', '=', 'manager')])
+        now = dt.datetime.combine(self.today, dt.time(0))
+        weights = [(t, w) for t, w, _ in ACTIVITY_TYPES]
+        subjects = {t: s for t, _, s in ACTIVITY_TYPES}
+        plans = []
+        for index in range(count):
+            party = rng.choice(accounts)
+            type_ = self.pick(weights, rng)
+            contacts = self.contacts.get(party.id, [])
+            opportunities = by_party.get(party.id, [])
+            # from eight weeks back to two weeks ahead, in office hours
+            planned = now + dt.timedelta(
+                days=rng.randrange(-56, 14), hours=rng.randrange(9, 18))
+            if planned < now:
+                state = self.pick(
+                    [('done', 0.8), ('cancelled', 0.1), ('planned', 0.1)],
+                    rng)
+            else:
+                state = 'planned'
+            values = {
+                'company': self.company.id,
+                'type': type_,
+                'subject': "%s - %s" % (
+                    rng.choice(subjects[type_]), party.name[:40]),
+                'account': party.id,
+                'contact': rng.choice(contacts).id if contacts else None,
+                'opportunity': (rng.choice(opportunities).id
+                    if opportunities and rng.random() < 0.6 else None),
+                'employee': party.owner.id,
+                'planned_at': planned,
+                'duration': dt.timedelta(minutes=rng.choice(
+                        [15, 30, 60, 90, 120])),
+                }
+            if state == 'done':
+                values['done_at'] = planned + values['duration']
+                values['result'] = rng.choice([
+                        "Interested, send a proposal.",
+                        "Budget confirmed for next quarter.",
+                        "Needs a technical follow-up.",
+                        "No project this year."])
+                if type_ == 'visit':
+                    values.update({
+                            'check_in_at': planned,
+                            'latitude': Decimal(str(round(
+                                        rng.uniform(22, 40), 5))),
+                            'longitude': Decimal(str(round(
+                                        rng.uniform(104, 122), 5))),
+                            'visit_report': "Met the team on site; "
+                            "installed base and next steps noted.",
+                            })
+                if managers and planned < now - dt.timedelta(days=14):
+                    values.update({
+                            'approved_by': managers[0].id,
+                            'approved_at': planned + dt.timedelta(days=3),
+                            'manager_comment': "Reviewed.",
+                            })
+            plans.append((state, values))
+        activities = []
+        for i in range(0, len(plans), self.args.batch):
+            activities += Activity.create(
+                [v for _, v in plans[i:i + self.args.batch]])
+        by_state = {}
+        for (state, _), activity in zip(plans, activities):
+            by_state.setdefault(state, []).append(activity)
+        Activity.do(by_state.get('done', []))
+        Activity.cancel(by_state.get('cancelled', []))
+        self.counts['activities'] = len(activities)
+        self.counts.update(('activities %s' % k, len(v))
+            for k, v in sorted(by_state.items()))
 
 
 if __name__ == '__main__':

@@ -13,3 +13,11 @@ class CRMError(UserError):
 
 class ShareError(UserError):
     pass
+
+
+class AccountContactValidationError(ValidationError):
+    pass
+
+
+class ActivityValidationError(ValidationError):
+    pass
