@@ -79,6 +79,7 @@ POLICY = {
     'hitech.activity': rule(
         read=READERS, create=SALES, write=SALES,
         delete={'sales_manager'}, full=ADMIN),
+    'hitech.document.type': rule(read=READERS, full=ADMIN),
     'hitech.party.duplicate': rule(
         read=SALES, full={'sales_manager', 'crm_admin'}),
     # keys are internal to duplicate detection: not exposed over RPC
