@@ -107,6 +107,18 @@ class SecretDomainMixin:
             check_nested_domain(cls, domain)
         return super().search(domain, *args, **kwargs)
 
+    @classmethod
+    def fields_get(cls, fields_names=None, level=0):
+        # Do not publish the secret fields to clients: a client that reads
+        # every field it is told about (proteus reads all 'eager' fields
+        # at once) would otherwise fail on them.
+        definition = super().fields_get(fields_names=fields_names,
+            level=level)
+        if Transaction().user and cls.__name__ in SECRET_FIELDS:
+            for name in SECRET_FIELDS[cls.__name__]:
+                definition.pop(name, None)
+        return definition
+
 
 class ModelAccess(metaclass=PoolMeta):
     __name__ = 'ir.model.access'

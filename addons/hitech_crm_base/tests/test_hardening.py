@@ -96,6 +96,22 @@ class HardeningTestCase(unittest.TestCase):
             [other])
 
     @with_transaction()
+    def test_secret_fields_not_published(self):
+        "Clients are not told about secret fields (so none reads them)"
+        pool = Pool()
+        User = pool.get('res.user')
+        plain, admin, other = self._users()
+        for user in [plain, admin]:
+            with self.subTest(user=user.login), self._as(user):
+                fields = User.fields_get()
+                self.assertIn('login', fields)
+                for field in [
+                        'password_hash', 'password_reset',
+                        'password_reset_expire']:
+                    self.assertNotIn(field, fields)
+        self.assertIn('password_hash', User.fields_get())
+
+    @with_transaction()
     def test_secret_fields_group_grant(self):
         "A group grant on a secret field does not reopen it"
         pool = Pool()
