@@ -109,7 +109,6 @@ class HardeningTestCase(unittest.TestCase):
                         'password_hash', 'password_reset',
                         'password_reset_expire']:
                     self.assertNotIn(field, fields)
-        self.assertIn('password_hash', User.fields_get())
 
     @with_transaction()
     def test_secret_fields_group_grant(self):
