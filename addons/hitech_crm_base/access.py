@@ -22,7 +22,8 @@ from trytond.model import (
     DeactivableMixin, Index, ModelSQL, ModelView, Unique, fields)
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Bool, Eval, Get, If, In
-from trytond.transaction import Transaction, without_check_access
+from trytond.transaction import (
+    Transaction, check_access, without_check_access)
 
 from .exceptions import ShareError
 
@@ -46,7 +47,9 @@ class Rule(metaclass=PoolMeta):
     @classmethod
     def _hitech_rule_models(cls):
         "Models whose rules use the CRM context"
-        return {'party.party', 'hitech.share', 'hitech.territory'}
+        return {
+            'party.party', 'hitech.share', 'hitech.territory',
+            'sale.opportunity', 'sale.sale'}
 
     @classmethod
     def _hitech_context(cls):
@@ -358,8 +361,7 @@ class Share(ModelSQL, ModelView):
     def check_modification(cls, mode, shares, values=None, external=False):
         super().check_modification(
             mode, shares, values=values, external=external)
-        transaction = Transaction()
-        if not transaction.check_access or mode not in {'create', 'write'}:
+        if not external or mode not in {'create', 'write'}:
             return
         # one may only share what one may write
         by_model = {}
@@ -370,7 +372,8 @@ class Share(ModelSQL, ModelView):
         pool = Pool()
         for model, ids in by_model.items():
             Model = pool.get(model)
-            writable = Model.hitech_writable_ids(ids)
+            with check_access():
+                writable = Model.hitech_writable_ids(ids)
             if set(ids) - writable:
                 raise ShareError(gettext(
                         'hitech_crm_base.msg_share_not_writable'))
@@ -390,6 +393,50 @@ class ShareableMixin:
     hitech_shares = fields.One2Many(
         'hitech.share', 'resource', "Shares",
         help="Users and teams this record is explicitly shared with.")
+    hitech_shared = fields.Function(fields.Selection([
+                (None, ""),
+                ('read', "Read"),
+                ('write', "Read and Write"),
+                ], "Shared with Me",
+            help="How the record is shared with you or your teams."),
+        'get_hitech_shared', searcher='search_hitech_shared')
+
+    @classmethod
+    def _hitech_shared_ids(cls, permission=None):
+        "Ids of records shared with the user or the user's teams"
+        pool = Pool()
+        Share = pool.get('hitech.share')
+        Rule = pool.get('ir.rule')
+        context = Rule._hitech_context()
+        domain = [
+            ('resource', 'like', cls.__name__ + ',%'),
+            ['OR',
+                ('user', '=', context['hitech_user']),
+                ('team', 'in', context['hitech_teams']),
+                ],
+            ]
+        if permission == 'write':
+            domain.append(('permission', '=', 'write'))
+        with without_check_access():
+            shares = Share.search(domain)
+        result = {}
+        for share in shares:
+            record_id = share.resource.id
+            if share.permission == 'write' or record_id not in result:
+                result[record_id] = share.permission
+        return result
+
+    @classmethod
+    def get_hitech_shared(cls, records, name):
+        shared = cls._hitech_shared_ids()
+        return {r.id: shared.get(r.id) for r in records}
+
+    @classmethod
+    def search_hitech_shared(cls, name, clause):
+        _, operator, value = clause[:3]
+        if operator != '=' or value not in {'read', 'write'}:
+            return [('id', '=', -1)]
+        return [('id', 'in', list(cls._hitech_shared_ids(value)))]
 
     @classmethod
     def hitech_writable_ids(cls, ids):
@@ -418,3 +465,7 @@ class Party(ShareableMixin, metaclass=PoolMeta):
     territories = fields.Many2Many(
         'hitech.territory-party.party', 'party', 'territory', "Territories",
         help="Members of these territories read the account.")
+    hitech_opportunities = fields.One2Many(
+        'sale.opportunity', 'party', "Opportunities", readonly=True,
+        help="The account's leads and opportunities; their sales "
+        "representatives read the account.")

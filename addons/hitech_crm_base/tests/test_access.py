@@ -12,6 +12,7 @@ from trytond.modules.hitech_crm_base.tests.common import (
     CRMTestCase, as_user, make_user)
 from trytond.pool import Pool
 from trytond.tests.test_tryton import with_transaction
+from trytond.transaction import Transaction
 
 
 class HitechAccessTestCase(CRMTestCase):
@@ -181,3 +182,209 @@ class HitechAccessTestCase(CRMTestCase):
             Share.clean_expired()
             self.assertEqual(Share.search([]), [new])
 
+
+
+class HitechAccountRuleTestCase(CRMTestCase):
+    "Which accounts a user reads and writes"
+
+    def setup_org(self):
+        pool = Pool()
+        Party = pool.get('party.party')
+        Team = pool.get('hitech.sales.team')
+        Territory = pool.get('hitech.territory')
+        company = create_company()
+        self.company = company
+        with set_company(company):
+            boss_e = create_employee(company, "Boss")
+            alice_e = create_employee(company, "Alice")
+            bob_e = create_employee(company, "Bob")
+            carol_e = create_employee(company, "Carol")
+            top, = Team.create([{'name': "Sales", 'manager': boss_e.id}])
+            east, west = Team.create([
+                    {'name': "East", 'parent': top.id, 'members': [
+                            ('create', [{'employee': alice_e.id}])]},
+                    {'name': "West", 'parent': top.id, 'members': [
+                            ('create', [{'employee': bob_e.id}])]},
+                    ])
+            self.users = {
+                'boss': make_user('boss', company, boss_e,
+                    'group_sales_manager'),
+                'alice': make_user('alice', company, alice_e),
+                'bob': make_user('bob', company, bob_e),
+                'carol': make_user('carol', company, carol_e),
+                'finance': make_user('finance', company, None,
+                    'group_finance'),
+                }
+            self.accounts = dict(zip(
+                    ['alice', 'bob', 'unowned', 'plain'],
+                    Party.create([
+                            {'name': "Northwind Systems", 'account_type': 'customer',
+                                'owner': alice_e.id, 'sales_team': east.id},
+                            {'name': "Qingdao Harbour Logistics",
+                                'account_type': 'customer',
+                                'owner': bob_e.id, 'sales_team': west.id},
+                            {'name': "Xi'an Aerospace Institute",
+                                'account_type': 'prospect',
+                                'owner': None},
+                            {'name': "Private Person"},
+                            ])))
+            territory, = Territory.create([{
+                        'name': "West Territory",
+                        'members': [('create', [{'employee': carol_e.id}])],
+                        'accounts': [('add', [self.accounts['bob'].id])],
+                        }])
+        return top, east, west
+
+    def visible(self, login):
+        pool = Pool()
+        Party = pool.get('party.party')
+        ids = {p.id for p in self.accounts.values()}
+        with as_user(self.users[login]):
+            found = Party.search([('id', 'in', list(ids))])
+        names = {v.id: k for k, v in self.accounts.items()}
+        return {names[p.id] for p in found}
+
+    @with_transaction()
+    def test_read_rules(self):
+        "Reps read own accounts, managers their subtree, members territories"
+        self.setup_org()
+        self.assertEqual(self.visible('alice'), {'alice', 'unowned', 'plain'})
+        self.assertEqual(self.visible('bob'), {'bob', 'unowned', 'plain'})
+        self.assertEqual(
+            self.visible('boss'), {'alice', 'bob', 'unowned', 'plain'})
+        self.assertEqual(self.visible('carol'), {'bob', 'unowned', 'plain'})
+        self.assertEqual(
+            self.visible('finance'), {'alice', 'bob', 'unowned', 'plain'})
+
+    @with_transaction()
+    def test_write_rules(self):
+        "A rep writes own accounts only; others are refused"
+        pool = Pool()
+        Party = pool.get('party.party')
+        self.setup_org()
+        with as_user(self.users['alice']):
+            Party.write([Party(self.accounts['alice'].id)], {'name': "A2"})
+            for other in ['bob', 'unowned']:
+                with self.assertRaises(AccessError):
+                    Party.write(
+                        [Party(self.accounts[other].id)], {'name': "X"})
+        with as_user(self.users['carol']):
+            # a territory member reads but does not write
+            with self.assertRaises(AccessError):
+                Party.write([Party(self.accounts['bob'].id)], {'name': "X"})
+
+    @with_transaction()
+    def test_share_opens_account(self):
+        "A share opens one account for reading, or writing if so shared"
+        pool = Pool()
+        Party = pool.get('party.party')
+        Share = pool.get('hitech.share')
+        self.setup_org()
+        self.assertNotIn('bob', self.visible('alice'))
+        with as_user(self.users['bob']):
+            share, = Share.create([{
+                        'resource': str(self.accounts['bob']),
+                        'user': self.users['alice'].id}])
+        self.assertIn('bob', self.visible('alice'))
+        with as_user(self.users['alice']):
+            with self.assertRaises(AccessError):
+                Party.write([Party(self.accounts['bob'].id)], {'name': "X"})
+        Share.write([share], {'permission': 'write'})
+        with as_user(self.users['alice']):
+            Party.write([Party(self.accounts['bob'].id)], {'name': "B2"})
+            # alice cannot share what she cannot write
+            with self.assertRaises(UserError):
+                Share.create([{
+                            'resource': str(self.accounts['unowned']),
+                            'user': self.users['carol'].id}])
+
+    @with_transaction()
+    def test_transfer_wizard(self):
+        "A manager transfers accounts and their open opportunities"
+        pool = Pool()
+        Party = pool.get('party.party')
+        Opportunity = pool.get('sale.opportunity')
+        Transfer = pool.get('hitech.party.transfer', type='wizard')
+        Employee = pool.get('company.employee')
+        self.setup_org()
+        alice_e = self.users['alice'].employee
+        bob_e = self.users['bob'].employee
+        with set_company(self.company):
+            opportunity, = Opportunity.create([{
+                        'party': self.accounts['alice'].id,
+                        'employee': alice_e.id,
+                        'description': "Deal"}])
+        account = self.accounts['alice']
+        with as_user(self.users['boss']), Transaction().set_context(
+                active_model='party.party', active_id=account.id,
+                active_ids=[account.id]):
+            session_id, _, _ = Transfer.create()
+            transfer = Transfer(session_id)
+            transfer.start.owner = Employee(bob_e.id)
+            transfer.start.sales_team = None
+            transfer.start.opportunities = True
+            transfer.transition_transfer()
+        self.assertEqual(Party(self.accounts['alice'].id).owner, bob_e)
+        self.assertEqual(Opportunity(opportunity.id).employee, bob_e)
+        self.assertEqual(self.visible('alice'), {'unowned', 'plain'})
+
+    @with_transaction()
+    def test_share_wizard(self):
+        "Sharing several accounts at once creates one share each"
+        pool = Pool()
+        Party = pool.get('party.party')
+        Share = pool.get('hitech.share')
+        ShareWizard = pool.get('hitech.party.share', type='wizard')
+        User = pool.get('res.user')
+        self.setup_org()
+        ids = [self.accounts['alice'].id, self.accounts['bob'].id]
+        with as_user(self.users['boss']), Transaction().set_context(
+                active_model='party.party', active_id=ids[0],
+                active_ids=ids):
+            session_id, _, _ = ShareWizard.create()
+            wizard = ShareWizard(session_id)
+            wizard.start.user = User(self.users['carol'].id)
+            wizard.start.team = None
+            wizard.start.permission = 'read'
+            wizard.start.expires_on = None
+            wizard.transition_share()
+            wizard.transition_share()
+        self.assertEqual(len(Share.search([
+                        ('user', '=', self.users['carol'].id)])), 2)
+        self.assertEqual(self.visible('carol'), {
+                'alice', 'bob', 'unowned', 'plain'})
+
+    @with_transaction()
+    def test_opportunities_follow_accounts(self):
+        "A rep lists only opportunities they handle or whose account they see"
+        pool = Pool()
+        Opportunity = pool.get('sale.opportunity')
+        self.setup_org()
+        alice_e = self.users['alice'].employee
+        bob_e = self.users['bob'].employee
+        with set_company(self.company):
+            mine, bobs, on_bob_account = Opportunity.create([{
+                        'party': self.accounts['alice'].id,
+                        'employee': alice_e.id, 'description': "Mine"}, {
+                        'party': self.accounts['bob'].id,
+                        'employee': bob_e.id, 'description': "Bob's"}, {
+                        'party': self.accounts['bob'].id,
+                        'employee': alice_e.id,
+                        'description': "Mine on Bob's account"}])
+        with as_user(self.users['alice']):
+            # reading the party of every listed opportunity must work
+            found = Opportunity.search_read(
+                [], fields_names=['party.rec_name', 'description'])
+            self.assertEqual({r['id'] for r in found},
+                {mine.id, on_bob_account.id})
+            with self.assertRaises(AccessError):
+                Opportunity.write([Opportunity(bobs.id)], {'comment': "x"})
+        with as_user(self.users['boss']):
+            self.assertEqual(
+                {o.id for o in Opportunity.search([])},
+                {mine.id, bobs.id, on_bob_account.id})
+        with as_user(self.users['carol']):
+            # territory member of Bob's account
+            self.assertEqual(
+                {o.id for o in Opportunity.search([])},
+                {bobs.id, on_bob_account.id})
