@@ -49,7 +49,7 @@ class Rule(metaclass=PoolMeta):
         "Models whose rules use the CRM context"
         return {
             'party.party', 'hitech.share', 'hitech.territory',
-            'sale.opportunity', 'sale.sale'}
+            'sale.opportunity', 'sale.sale', 'hitech.activity'}
 
     @classmethod
     def _hitech_context(cls):

@@ -388,3 +388,37 @@ class HitechAccountRuleTestCase(CRMTestCase):
             self.assertEqual(
                 {o.id for o in Opportunity.search([])},
                 {bobs.id, on_bob_account.id})
+
+    @with_transaction()
+    def test_manager_reads_team_work(self):
+        "A manager lists the opportunities and activities of the subtree"
+        pool = Pool()
+        Opportunity = pool.get('sale.opportunity')
+        Activity = pool.get('hitech.activity')
+        Party = pool.get('party.party')
+        self.setup_org()
+        alice_e = self.users['alice'].employee
+        with set_company(self.company):
+            # an account outside the team, worked on by a team member
+            outside, = Party.create([{
+                        'name': "Outside Holdings", 'account_type': 'customer',
+                        'owner': self.users['carol'].employee.id}])
+            opportunity, = Opportunity.create([{
+                        'party': outside.id, 'employee': alice_e.id,
+                        'description': "Alice on outside account"}])
+            activity, = Activity.create([{
+                        'account': outside.id, 'employee': alice_e.id,
+                        'type': 'call', 'subject': "Call"}])
+        with as_user(self.users['boss']):
+            found = Opportunity.search_read(
+                [('id', '=', opportunity.id)],
+                fields_names=['party.rec_name'])
+            self.assertEqual(found[0]['party.']['rec_name'],
+                "Outside Holdings")
+            self.assertEqual(
+                [a.id for a in Activity.search([('id', '=', activity.id)])],
+                [activity.id])
+        with as_user(self.users['bob']):
+            self.assertEqual(
+                Opportunity.search([('id', '=', opportunity.id)]), [])
+            self.assertEqual(Activity.search([('id', '=', activity.id)]), [])
