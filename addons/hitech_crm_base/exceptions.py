@@ -13,3 +13,7 @@ class CRMError(UserError):
 
 class ShareError(UserError):
     pass
+
+
+class ImportJobError(UserError):
+    pass
