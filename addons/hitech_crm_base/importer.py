@@ -469,6 +469,10 @@ for _target, _specific in [
         ('accounts', _ACCOUNT_ALIASES), ('contacts', _CONTACT_ALIASES)]:
     HEADER_ALIASES[_target] = _build_aliases(_specific)
 
+# Set while the importer creates new records: their multi-values are
+# created in bulk (see _BulkMultiValueMixin)
+_bulk_multivalues = ContextVar('hitech_import_bulk_mv', default=False)
+
 # Contact mechanism values the importer has validated and formatted itself
 # in this context: (type, value) -> value_compact.  A context variable, not
 # a transaction context key, so that no client can set it.
@@ -479,7 +483,47 @@ _trusted_mechanisms = ContextVar('hitech_import_trusted', default=None)
 # Models
 # ---------------------------------------------------------------------------
 
-class ContactMechanism(metaclass=PoolMeta):
+class _BulkMultiValueMixin:
+    """Create the multi-value records (language, payment terms, ...) of
+    records the importer just created with one create per field instead of
+    one lookup and one save per record, with the values stock computes."""
+    __slots__ = ()
+
+    @classmethod
+    def _multivalue_setter(cls, records, name, val):
+        if not _bulk_multivalues.get() or len(records) < 2:
+            return super()._multivalue_setter(records, name, val)
+        Value = cls.multivalue_model(name)
+        parents = [n for n, f in Value._fields.items()
+            if getattr(f, 'model_name', None) == cls.__name__
+            and f._type == 'many2one']
+        template = records[0].set_multivalue(name, val, save=False)
+        if len(parents) != 1 or len(template) != 1:
+            return super()._multivalue_setter(records, name, val)
+        parent, = parents
+        ids = [r.id for r in records]
+        with without_check_access():
+            existing = Value.search([(parent, 'in', ids)])
+        if not existing:
+            data = template[0]._save_values()
+            Value.create([dict(data, **{parent: i}) for i in ids])
+        elif (len(existing) == len(ids)
+                and {getattr(v, parent).id for v in existing} == set(ids)
+                and template[0].id is not None and template[0].id >= 0):
+            # the value record another field of the same model created
+            # just before, one per record
+            if isinstance(val, (list, tuple)):
+                return super()._multivalue_setter(records, name, val)
+            Value.write(existing, {name: val})
+        else:
+            return super()._multivalue_setter(records, name, val)
+
+
+class Party(_BulkMultiValueMixin, metaclass=PoolMeta):
+    __name__ = 'party.party'
+
+
+class ContactMechanism(_BulkMultiValueMixin, metaclass=PoolMeta):
     __name__ = 'party.contact_mechanism'
 
     # The importer parses, validates and formats every phone and email
@@ -960,6 +1004,7 @@ def backend_name():
     return backend.name
 
 
+CREATE_CHUNK = 100
 BatchResult = namedtuple('BatchResult', ['lines', 'counts'])
 
 
@@ -1069,7 +1114,12 @@ class Importer:
                 self.seen[key] = number
             good.append((number, values))
         if job.target == 'accounts':
-            self._process_accounts(good, lines, counts)
+            # Creates of CREATE_CHUNK records: ModelStorage checks the ids of
+            # a browse list for each of its records, so the ORM cost grows
+            # with the square of the list length.
+            for i in range(0, len(good), CREATE_CHUNK):
+                self._process_accounts(
+                    good[i:i + CREATE_CHUNK], lines, counts)
         else:
             self._process_contacts(good, lines, counts)
         return BatchResult(lines, counts)
@@ -1141,6 +1191,7 @@ class Importer:
             return
         transaction = Transaction()
         checked = check_access() if transaction.user else _nullcontext()
+        bulk = _bulk_multivalues.set(True)
         with checked, transaction.set_context(
                 hitech_skip_duplicate_check=True, _skip_warnings=True):
             parties = []
@@ -1153,7 +1204,7 @@ class Importer:
                             'name': values['name'],
                             'code': values.get('code') or next(codes),
                             })
-                parties = Party.create(party_values)
+                parties = Party.create(with_computed(Party, party_values))
                 counts['created_count'] += len(parties)
                 base = self.base_keys()
                 for party, (_, values) in zip(parties, to_create):
@@ -1161,6 +1212,7 @@ class Importer:
                         base.setdefault(key, party.id)
             rows = [(p.id, v) for p, (_, v) in zip(parties, to_create)]
             self._create_children(rows, to_link)
+        _bulk_multivalues.reset(bulk)
 
     def _codes(self, n):
         pool = Pool()
@@ -1220,11 +1272,11 @@ class Importer:
         token = _trusted_mechanisms.set(trusted)
         try:
             if addresses:
-                Address.create(addresses)
+                Address.create(with_computed(Address, addresses))
             if mechanisms:
-                Mechanism.create(mechanisms)
+                Mechanism.create(with_computed(Mechanism, mechanisms))
             if identifiers:
-                Identifier.create(identifiers)
+                Identifier.create(with_computed(Identifier, identifiers))
         finally:
             _trusted_mechanisms.reset(token)
 
@@ -1352,11 +1404,26 @@ class Importer:
         transaction = Transaction()
         checked = check_access() if transaction.user else _nullcontext()
         token = _trusted_mechanisms.set(trusted)
+        bulk = _bulk_multivalues.set(True)
         try:
             with checked:
-                Mechanism.create(to_create)
+                Mechanism.create(with_computed(Mechanism, to_create))
         finally:
             _trusted_mechanisms.reset(token)
+            _bulk_multivalues.reset(bulk)
+
+
+def with_computed(Model, vlist):
+    """Add to the values what compute_fields would write right after the
+    insert, so that the create does not update each record again"""
+    result = []
+    for values in vlist:
+        try:
+            computed = Model(**values).compute_fields()
+        except Exception:
+            computed = {}
+        result.append(dict(values, **computed) if computed else values)
+    return result
 
 
 class _nullcontext:
