@@ -45,6 +45,8 @@ def setup_database(args, workdir):
     conf = os.path.join(workdir, 'trytond.conf')
     with open(conf, 'w') as fp:
         fp.write('[database]\nuri = postgresql:///\npath = %s\n' % workdir)
+        # 100,000 rows with Chinese names are about 15 MB
+        fp.write('[hitech_import]\nmax_file_size = %d\n' % (64 * 1024 ** 2))
     os.environ['TRYTOND_CONFIG'] = conf
     exists = subprocess.run(
         ['psql', '-d', 'postgres', '-tAc',

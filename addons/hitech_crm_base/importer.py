@@ -12,7 +12,6 @@ import io
 import logging
 import re
 import unicodedata
-import zipfile
 from collections import defaultdict, namedtuple
 from contextvars import ContextVar
 from itertools import islice
@@ -28,12 +27,12 @@ from trytond.i18n import gettext
 from trytond.model import ModelSQL, ModelView, Workflow, fields
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval, If
+from trytond.report import Report
 from trytond.tools import grouped_slice, reduce_ids
 from trytond.tools.email_ import (
     EmailNotValidError, normalize_email, validate_email)
 from trytond.transaction import (
     Transaction, check_access, without_check_access)
-from trytond.report import Report
 
 from .exceptions import ImportJobError
 
@@ -978,30 +977,13 @@ class ImportJob(Workflow, ModelSQL, ModelView):
             if batch_mode:
                 cls.write([self], values)
                 transaction.commit()
-            else:
-                self._publish_progress(values)
+            # All or nothing: other sessions can not see uncommitted
+            # progress, and writing it from another transaction would make
+            # the final write of this one fail (repeatable read)
         cls.write([self], dict(counts,
                 rows_total=len(rows), rows_done=len(rows),
                 last_row=len(rows)))
         cls.done([self])
-
-    def _publish_progress(self, values):
-        "Show the progress of an all-or-nothing import to other sessions"
-        transaction = Transaction()
-        if transaction.database.name == ':memory:' or (
-                backend_name() != 'postgresql'):
-            return
-        with transaction.new_transaction() as new:
-            new.connection.cursor().execute(*self.__table__().update(
-                    [self.__table__().rows_done, self.__table__().rows_total],
-                    [values['rows_done'], values['rows_total']],
-                    where=self.__table__().id == self.id))
-            new.commit()
-
-
-def backend_name():
-    from trytond import backend
-    return backend.name
 
 
 CREATE_CHUNK = 100
@@ -1159,7 +1141,6 @@ class Importer:
         return result
 
     def _process_accounts(self, good, lines, counts):
-        pool = Pool()
         Party = self.Party
         job = self.job
         existing = self._find_existing(good)
@@ -1215,7 +1196,6 @@ class Importer:
         _bulk_multivalues.reset(bulk)
 
     def _codes(self, n):
-        pool = Pool()
         Party = self.Party
         if not n:
             return iter(())
