@@ -80,6 +80,9 @@ POLICY = {
         read=READERS, create=SALES, write=SALES,
         delete={'sales_manager'}, full=ADMIN),
     'hitech.document.type': rule(read=READERS, full=ADMIN),
+    'hitech.import.job': rule(read=SALES, full={'sales_manager'}),
+    'hitech.import.job.mapping': rule(read=SALES, full={'sales_manager'}),
+    'hitech.import.job.error': rule(read=SALES, full={'sales_manager'}),
     'hitech.party.duplicate': rule(
         read=SALES, full={'sales_manager', 'crm_admin'}),
     # keys are internal to duplicate detection: not exposed over RPC

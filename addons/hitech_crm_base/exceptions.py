@@ -21,3 +21,7 @@ class AccountContactValidationError(ValidationError):
 
 class ActivityValidationError(ValidationError):
     pass
+
+
+class ImportJobError(UserError):
+    pass
