@@ -251,6 +251,18 @@ class AccountActivityTestCase(TestCase):
         rep = self._user(company, 'rep', 'group_sales_rep')
         manager = self._user(company, 'manager', 'group_sales_manager')
         nobody = self._user(company, 'nobody')
+        # record rules: the rep handles the activity, the manager manages
+        # the rep's team
+        Team = pool.get('hitech.sales.team')
+        with set_company(company):
+            boss = create_employee(company, "Boss")
+            Team.create([{'name': "Team", 'manager': boss.id, 'members': [
+                            ('create', [{'employee': self._employee.id}])]}])
+        User.write([rep], {
+                'employees': [('add', [self._employee.id])],
+                'employee': self._employee.id})
+        User.write([manager], {
+                'employees': [('add', [boss.id])], 'employee': boss.id})
         transaction = Transaction()
         for user in [rep, manager]:
             with transaction.set_user(user.id), transaction.set_context(
