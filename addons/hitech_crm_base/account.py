@@ -2,7 +2,7 @@
 import datetime
 from decimal import Decimal
 
-from sql import Literal, With
+from sql import With
 from sql.aggregate import Count, Sum
 from sql.conditionals import Coalesce
 
@@ -229,7 +229,7 @@ class Party(tree(), metaclass=PoolMeta):
             ).select(
             subtree.root, opportunity.currency,
             Coalesce(Sum(opportunity.amount), 0),
-            Count(Literal('*')),
+            Count(opportunity.id),
             where=opportunity.state.in_(OPEN_OPPORTUNITY_STATES)
             & (opportunity.company == company),
             group_by=[subtree.root, opportunity.currency],
@@ -244,7 +244,7 @@ class Party(tree(), metaclass=PoolMeta):
             ).select(
             subtree.root, sale.currency,
             Coalesce(Sum(sale.untaxed_amount_cache), 0),
-            Count(Literal('*')),
+            Count(sale.id),
             where=sale.state.in_(REVENUE_SALE_STATES)
             & (sale.company == company),
             group_by=[subtree.root, sale.currency],

@@ -1,5 +1,5 @@
 # This file is part of HiTech CRM. See LICENSE for details.
-from sql import Literal
+
 from sql.aggregate import Count
 
 from trytond.i18n import gettext
@@ -77,7 +77,7 @@ class SalesTeam(
         for sub_ids in (list(counts)[i:i + 1000]
                 for i in range(0, len(counts), 1000)):
             cursor.execute(*member.select(
-                    member.team, Count(Literal('*')),
+                    member.team, Count(member.id),
                     where=member.team.in_(sub_ids),
                     group_by=member.team))
             counts.update(cursor)
