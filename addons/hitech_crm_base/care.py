@@ -462,7 +462,7 @@ class CareUncontacted(ModelSQL, ModelView):
         if days is None:
             days = 30
         since = datetime.datetime.combine(
-            datetime.date.today() - datetime.timedelta(days=days),
+            pool.get('ir.date').today() - datetime.timedelta(days=days),
             datetime.time())
         party, activity = Party.__table__(), Activity.__table__()
         employee = Employee.__table__()
