@@ -477,7 +477,7 @@ class CareUncontacted(ModelSQL, ModelView):
             ).join(employee, 'LEFT', condition=party.owner == employee.id
             ).select(
                 party.id.as_('id'),
-                Literal(company).as_('company'),
+                Coalesce(employee.company, company).as_('company'),
                 party.id.as_('account'),
                 party.account_type.as_('account_type'),
                 party.stage.as_('stage'),
