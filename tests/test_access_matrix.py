@@ -88,6 +88,8 @@ POLICY = {
     # keys are internal to duplicate detection: not exposed over RPC
     # (no ModelView), written by the system only
     'hitech.party.dedup.key': rule(),
+    # care rules are set up by the CRM administrators; the reps read them
+    'hitech.care.rule': rule(read=SALES, full=ADMIN),
     }
 
 # Internal storage of the platform: nobody reaches it over RPC (hardening)
