@@ -13,7 +13,6 @@ Rules of CRM models are written with these context values (see
   user's employees manage (a manager reads the records of their subtree);
 * ``hitech_territories``: territories the user's employees are members of.
 """
-from sql.aggregate import Count
 from sql.functions import Lower, Trim
 
 from trytond.cache import Cache
@@ -26,6 +25,7 @@ from trytond.transaction import (
     Transaction, check_access, without_check_access)
 
 from .exceptions import ShareError
+from .tools import count_by
 
 
 class Rule(metaclass=PoolMeta):
@@ -185,15 +185,7 @@ class Territory(DeactivableMixin, ClearRuleCacheMixin, ModelSQL, ModelView):
         pool = Pool()
         Rel = pool.get('hitech.territory-party.party')
         rel = Rel.__table__()
-        cursor = Transaction().connection.cursor()
-        counts = {t.id: 0 for t in territories}
-        for i in range(0, len(territories), 1000):
-            ids = [t.id for t in territories[i:i + 1000]]
-            cursor.execute(*rel.select(rel.territory, Count(rel.id),
-                    where=rel.territory.in_(ids),
-                    group_by=rel.territory))
-            counts.update(cursor)
-        return counts
+        return count_by(rel, rel.territory, [t.id for t in territories])
 
     def get_cities(self):
         return {c.strip().casefold() for c in (self.cities or '').splitlines()

@@ -221,34 +221,29 @@ class Party(tree(), metaclass=PoolMeta):
         return subtree
 
     @classmethod
-    def _rollup_opportunity(cls, subtree, company):
-        Opportunity = Pool().get('sale.opportunity')
-        opportunity = Opportunity.__table__()
+    def _rollup_query(cls, subtree, table, amount, states, company):
+        "Amount and count of table's rows per root of the subtree"
         return subtree.join(
-            opportunity, condition=opportunity.party == subtree.party
+            table, condition=table.party == subtree.party
             ).select(
-            subtree.root, opportunity.currency,
-            Coalesce(Sum(opportunity.amount), 0),
-            Count(opportunity.id),
-            where=opportunity.state.in_(OPEN_OPPORTUNITY_STATES)
-            & (opportunity.company == company),
-            group_by=[subtree.root, opportunity.currency],
+            subtree.root, table.currency,
+            Coalesce(Sum(amount), 0),
+            Count(table.id),
+            where=table.state.in_(states) & (table.company == company),
+            group_by=[subtree.root, table.currency],
             with_=[subtree])
 
     @classmethod
+    def _rollup_opportunity(cls, subtree, company):
+        opportunity = Pool().get('sale.opportunity').__table__()
+        return cls._rollup_query(subtree, opportunity, opportunity.amount,
+            OPEN_OPPORTUNITY_STATES, company)
+
+    @classmethod
     def _rollup_sale(cls, subtree, company):
-        Sale = Pool().get('sale.sale')
-        sale = Sale.__table__()
-        return subtree.join(
-            sale, condition=sale.party == subtree.party
-            ).select(
-            subtree.root, sale.currency,
-            Coalesce(Sum(sale.untaxed_amount_cache), 0),
-            Count(sale.id),
-            where=sale.state.in_(REVENUE_SALE_STATES)
-            & (sale.company == company),
-            group_by=[subtree.root, sale.currency],
-            with_=[subtree])
+        sale = Pool().get('sale.sale').__table__()
+        return cls._rollup_query(subtree, sale, sale.untaxed_amount_cache,
+            REVENUE_SALE_STATES, company)
 
     @classmethod
     def get_rollup(cls, parties, names):

@@ -1,7 +1,4 @@
 # This file is part of HiTech CRM. See LICENSE for details.
-
-from sql.aggregate import Count
-
 from trytond.i18n import gettext
 from trytond.model import (
     DeactivableMixin, ModelSQL, ModelView, Unique, fields, tree)
@@ -11,6 +8,7 @@ from trytond.transaction import Transaction
 
 from .access import ClearRuleCacheMixin
 from .exceptions import TeamValidationError
+from .tools import count_by
 
 
 class SalesTeam(
@@ -72,16 +70,7 @@ class SalesTeam(
         pool = Pool()
         Member = pool.get('hitech.sales.team.member')
         member = Member.__table__()
-        cursor = Transaction().connection.cursor()
-        counts = {t.id: 0 for t in teams}
-        for sub_ids in (list(counts)[i:i + 1000]
-                for i in range(0, len(counts), 1000)):
-            cursor.execute(*member.select(
-                    member.team, Count(member.id),
-                    where=member.team.in_(sub_ids),
-                    group_by=member.team))
-            counts.update(cursor)
-        return counts
+        return count_by(member, member.team, [t.id for t in teams])
 
     @classmethod
     def validate_fields(cls, teams, field_names):
