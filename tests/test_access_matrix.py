@@ -90,6 +90,7 @@ POLICY = {
     'hitech.party.dedup.key': rule(),
     # care rules are set up by the CRM administrators; the reps read them
     'hitech.care.rule': rule(read=SALES, full=ADMIN),
+    'hitech.lead.source': rule(read=READERS, full=ADMIN),
     }
 
 # Internal storage of the platform: nobody reaches it over RPC (hardening)

@@ -127,3 +127,10 @@ class Employee(metaclass=PoolMeta):
         'hitech.sales.team.member', 'employee', "Sales Teams")
     managed_teams = fields.One2Many(
         'hitech.sales.team', 'manager', "Managed Teams", readonly=True)
+
+    @property
+    def single_sales_team(self):
+        "The team of the employee when they are in exactly one"
+        teams = {m.team for m in self.sales_teams}
+        if len(teams) == 1:
+            return teams.pop()

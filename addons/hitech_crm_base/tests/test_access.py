@@ -422,3 +422,36 @@ class HitechAccountRuleTestCase(CRMTestCase):
             self.assertEqual(
                 Opportunity.search([('id', '=', opportunity.id)]), [])
             self.assertEqual(Activity.search([('id', '=', activity.id)]), [])
+
+    @with_transaction()
+    def test_opportunity_team(self):
+        "An opportunity takes its handler's team; the team's manager sees it"
+        pool = Pool()
+        Opportunity = pool.get('sale.opportunity')
+        Team = pool.get('hitech.sales.team')
+        top, east, west = self.setup_org()
+        alice_e = self.users['alice'].employee
+        carol_e = self.users['carol'].employee
+        with set_company(self.company):
+            opportunity = Opportunity(employee=alice_e)
+            opportunity.on_change_employee()
+            self.assertEqual(opportunity.sales_team, east)
+            with Transaction().set_context(employee=alice_e.id):
+                self.assertEqual(Opportunity.default_sales_team(), east.id)
+            # Carol is in no team: nothing to guess
+            with Transaction().set_context(employee=carol_e.id):
+                self.assertIsNone(Opportunity.default_sales_team())
+            # handled by Carol (outside the subtree) for the West team
+            outside_boss = create_employee(self.company, "Other Boss")
+            Team.create([{'name': "Other", 'manager': outside_boss.id}])
+            deal, = Opportunity.create([{
+                        'party': self.accounts['unowned'].id,
+                        'employee': carol_e.id, 'sales_team': west.id,
+                        'description': "West deal"}])
+        with as_user(self.users['boss']):
+            self.assertEqual(
+                Opportunity.search([('id', '=', deal.id)]), [deal])
+            Opportunity.write(
+                [Opportunity(deal.id)], {'comment': "Checked"})
+        with as_user(self.users['alice']):
+            self.assertEqual(Opportunity.search([('id', '=', deal.id)]), [])
