@@ -90,6 +90,8 @@ POLICY = {
     'hitech.party.dedup.key': rule(),
     # care rules are set up by the CRM administrators; the reps read them
     'hitech.care.rule': rule(read=SALES, full=ADMIN),
+    # progress of running imports: internal, read through the job
+    'hitech.import.job.progress': rule(),
     }
 
 # Internal storage of the platform: nobody reaches it over RPC (hardening)
