@@ -54,6 +54,11 @@ def setup_database(args, workdir):
             "SELECT 1 FROM pg_database WHERE datname = '%s'" % args.database],
         capture_output=True, text=True).stdout.strip() == '1'
     if exists and args.keep_db:
+        # bring the kept database to the code's models
+        admin = os.path.join(os.path.dirname(sys.executable), 'trytond-admin')
+        subprocess.run([admin, '-c', conf, '-d', args.database,
+                '-u', 'hitech_crm_base'], check=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return conf
     if exists:
         subprocess.run(['dropdb', args.database], check=True)

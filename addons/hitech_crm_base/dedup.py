@@ -1121,7 +1121,9 @@ class PartyDuplicate(Workflow, ModelSQL, ModelView):
                     'name_similarity': name_score,
                     'reasons': reasons,
                     })
-        for sub in grouped_slice(to_create, 1000):
+        # creates of 100: the ORM checks each record's browse list, so a
+        # create costs the square of its size
+        for sub in grouped_slice(to_create, 100):
             cls.create(list(sub))
         return len(to_create)
 

@@ -529,6 +529,7 @@ class ImportFastPathTestCase(CRMTestCase):
                         without_codes(fast[table]), without_codes(orm[table]))
                 else:
                     self.assertEqual(fast[table], orm[table])
+        self.assertEqual(set(fast_codes), set(orm_codes))
         self.assertEqual(fast_codes['ACME Robotics'], 'C-100')
         self.assertTrue(all(fast_codes.values()))
         self.assertEqual(len(set(fast_codes.values())), len(fast_codes))
