@@ -91,6 +91,8 @@ POLICY = {
     # care rules are set up by the CRM administrators; the reps read them
     'hitech.care.rule': rule(read=SALES, full=ADMIN),
     'hitech.lead.source': rule(read=READERS, full=ADMIN),
+    # progress of running imports: internal, read through the job
+    'hitech.import.job.progress': rule(),
     }
 
 # Internal storage of the platform: nobody reaches it over RPC (hardening)
