@@ -91,6 +91,21 @@ POLICY = {
     # care rules are set up by the CRM administrators; the reps read them
     'hitech.care.rule': rule(read=SALES, full=ADMIN),
     'hitech.lead.source': rule(read=READERS, full=ADMIN),
+    # leads: the CRM administrators set up the capture and the pool; the
+    # managers the assignment rules and keywords; reps read them
+    'hitech.crm.configuration': rule(read=READERS, full=ADMIN),
+    'hitech.lead.form': rule(full=ADMIN),
+    # rate-limit hits are written by the capture route only
+    'hitech.lead.capture.hit': rule(),
+    'hitech.lead.submission': rule(read=READERS),
+    'hitech.lead.pool.log': rule(read=READERS),
+    'hitech.lead.assignment.rule': rule(read=SALES, full={'sales_manager'}),
+    'hitech.lead.assignment.rule-company.employee': rule(
+        read=SALES, full={'sales_manager'}),
+    'hitech.lead.registration': rule(
+        read=SALES | {'finance'}, create=SALES, write=SALES, delete=ADMIN),
+    'hitech.keyword': rule(read=READERS, full={'sales_manager'}),
+    'hitech.keyword.rank': rule(read=READERS, full={'sales_manager'}),
     }
 
 # Internal storage of the platform: nobody reaches it over RPC (hardening)

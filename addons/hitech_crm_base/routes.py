@@ -9,11 +9,14 @@ import json
 import logging
 from http import HTTPStatus
 
+from werkzeug.exceptions import HTTPException
+
+from trytond import backend
 from trytond.exceptions import UserError
 from trytond.i18n import gettext
 from trytond.protocols.wrappers import (
     Response, set_max_request_size, with_pool, with_transaction)
-from trytond.transaction import Transaction
+from trytond.transaction import Transaction, TransactionError
 from trytond.wsgi import app
 
 from .exceptions import LeadCaptureError
@@ -23,9 +26,9 @@ logger = logging.getLogger(__name__)
 HARD_MAX_SIZE = 1024 * 1024
 
 
-def _answer(status, **values):
+def _answer(code, **values):
     return Response(
-        json.dumps(values, ensure_ascii=False), status=int(status),
+        json.dumps(values, ensure_ascii=False), status=int(code),
         content_type='application/json; charset=utf-8',
         headers=[('Cache-Control', 'no-store'),
             ('X-Content-Type-Options', 'nosniff')])
@@ -60,6 +63,20 @@ def _posted_data(request):
 @with_pool
 @with_transaction(context={'_skip_warnings': True})
 def capture_lead(request, pool):
+    try:
+        return _capture_lead(request, pool)
+    except (backend.DatabaseOperationalError, TransactionError,
+            HTTPException):
+        # retried by with_transaction or answered by werkzeug
+        raise
+    except Exception:
+        logger.exception("lead capture failed")
+        Transaction().rollback()
+        return _error(HTTPStatus.INTERNAL_SERVER_ERROR,
+            gettext('hitech_crm_base.msg_lead_capture_failed'))
+
+
+def _capture_lead(request, pool):
     Configuration = pool.get('hitech.crm.configuration')
     Form = pool.get('hitech.lead.form')
     Hit = pool.get('hitech.lead.capture.hit')
