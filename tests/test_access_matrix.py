@@ -100,8 +100,7 @@ POLICY = {
     'hitech.lead.submission': rule(read=READERS),
     'hitech.lead.pool.log': rule(read=READERS),
     'hitech.lead.assignment.rule': rule(read=SALES, full={'sales_manager'}),
-    'hitech.lead.assignment.rule-company.employee': rule(
-        read=SALES, full={'sales_manager'}),
+    'hitech.lead.assignment.rule-company.employee': rule(),
     'hitech.lead.registration': rule(
         read=SALES | {'finance'}, create=SALES, write=SALES, delete=ADMIN),
     'hitech.keyword': rule(read=READERS, full={'sales_manager'}),

@@ -145,6 +145,12 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
         "an international prefix (e.g. CN).")
 
     @classmethod
+    def delete(cls, records):
+        # ModelSingleton skips the access check while no row is stored
+        Pool().get('ir.model.access').check(cls.__name__, 'delete')
+        super().delete(records)
+
+    @classmethod
     def default_pool_return_days(cls):
         return 30
 
@@ -774,11 +780,12 @@ class Opportunity(metaclass=PoolMeta):
             sources = Source.search([('code', '=', values['source'])],
                 limit=1)
             source = sources[0] if sources else None
-        if not source:
-            source = form.source
         if not source and keywords:
+            # the visitor came from a search engine
             sources = Source.search([('code', '=', 'search')], limit=1)
             source = sources[0] if sources else None
+        if not source:
+            source = form.source
 
         email_key = normalize_email(values.get('email'))
         phone_key = normalize_phone(values.get('phone'), region)

@@ -9,7 +9,7 @@ from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Workflow, fields
 from trytond.pool import Pool
 from trytond.pyson import Eval, Get, If, In
-from trytond.transaction import Transaction
+from trytond.transaction import Transaction, without_check_access
 
 from .dedup import normalize_identifier, normalize_name, normalize_phone
 from .exceptions import RegistrationError
@@ -170,7 +170,9 @@ class Registration(Workflow, ModelSQL, ModelView):
             domain = registration._conflict_domain()
             if domain is None:
                 continue
-            others = cls.search(domain, limit=1)
+            # the holder is another rep: search past the record rules
+            with without_check_access():
+                others = cls.search(domain, limit=1)
             if others:
                 other, = others
                 raise RegistrationError(gettext(

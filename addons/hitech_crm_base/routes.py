@@ -19,8 +19,6 @@ from trytond.protocols.wrappers import (
 from trytond.transaction import Transaction, TransactionError
 from trytond.wsgi import app
 
-from .exceptions import LeadCaptureError
-
 logger = logging.getLogger(__name__)
 # Hard ceiling of the body read by werkzeug; the configured limit is lower
 HARD_MAX_SIZE = 1024 * 1024
@@ -128,14 +126,12 @@ def _capture_lead(request, pool):
     try:
         with transaction.set_context(company=form.company.id):
             lead, created = Opportunity.capture(form, data, address=address)
-    except LeadCaptureError as error:
+    except UserError as error:
+        # LeadCaptureError names the field; other errors are values the
+        # models refuse, their message names them
         transaction.rollback()
         return _error(HTTPStatus.BAD_REQUEST, error.message,
-            field=error.field)
-    except UserError as error:
-        # e.g. a value the models refuse: the message names it
-        transaction.rollback()
-        return _error(HTTPStatus.BAD_REQUEST, error.message)
+            field=getattr(error, 'field', None))
     if created:
         return _answer(HTTPStatus.CREATED, status=201, number=lead.number)
     return _answer(HTTPStatus.OK, status=200, number=lead.number,
