@@ -11,7 +11,7 @@ campaign.  Access is checked through JSON-RPC as the reps.
 
 The database is built in a subprocess by trytond's own test helper
 (activate_module), so it is restored from DB_CACHE when warm; it lives in
-a temporary directory on SQLite, or in DB_NAME=lead_http_<pid> on
+a temporary directory on SQLite, or in DB_NAME=leads_http_<pid> on
 PostgreSQL (TRYTOND_DATABASE__URI), dropped at the end.
 """
 import base64
@@ -126,7 +126,7 @@ class LeadHTTPTestCase(unittest.TestCase):
         uri = env.get('TRYTOND_DATABASE__URI') or env.get(
             'TRYTOND_DATABASE_URI') or ''
         cls.postgresql = uri.startswith('postgresql')
-        cls.db_name = 'lead_http_%s' % os.getpid()
+        cls.db_name = 'leads_http_%s' % os.getpid()
         env['DB_NAME'] = cls.db_name
         env.pop('TRYTOND_CONFIG', None)
         env.setdefault('DB_CACHE', os.path.join(

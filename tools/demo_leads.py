@@ -7,14 +7,16 @@ Called by ``DemoBuilder.build`` of ``tools/demo_data.py`` with the builder
 import datetime as dt
 
 KEYWORDS = [
-    ("工业交换机", 'Hardware'), ("industrial ethernet switch", 'Hardware'),
+    ("工业交换机", 'Hardware'),
+    ("industrial ethernet switch", 'Hardware'),
     ("5G CPE", 'Hardware'), ("MES 系统", 'Software'),
     ("edge computing gateway", 'Hardware'), ("网络运维服务", 'Services'),
     ]
 VISITORS = [
     ("Gao Yan", "Shenzhen Lianyun Tech", 'gao.yan@lianyun-tech.cn',
         '+86 755 2688 1101', "Quote for 40 industrial switches",
-        'https://www.baidu.com/s?wd=%E5%B7%A5%E4%B8%9A%E4%BA%A4%E6%8D%A2%E6%9C%BA'),
+        'https://www.baidu.com/s?wd='
+        '%E5%B7%A5%E4%B8%9A%E4%BA%A4%E6%8D%A2%E6%9C%BA'),
     ("Lu Ming", "Ningbo Port Logistics", 'lu.ming@nbport-logistics.cn',
         '+86 574 2787 3302', "Need a 5G CPE trial for the terminal",
         'https://www.bing.com/search?q=5G+CPE'),
