@@ -156,10 +156,14 @@ def main():
     try:
         with Transaction().start(args.db, 0, context={},
                 _lock_tables=['hitech_crm_configuration']) as transaction:
-            if created:
+            cursor = transaction.connection.cursor()
+            cursor.execute("SELECT COUNT(*) FROM sale_opportunity "
+                "WHERE number LIKE 'B%%'")
+            existing, = cursor.fetchone()
+            if created or not existing:
                 generate(pool, args, transaction)
             else:
-                print("reusing the leads of %s" % args.db)
+                print("reusing the %d leads of %s" % (existing, args.db))
         results = {}
         for name in ['baseline', 'pool_return', 'baseline2', 'pool_return2']:
             with Transaction().start(args.db, 0, context={}) as transaction:
