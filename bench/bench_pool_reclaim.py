@@ -115,7 +115,7 @@ def generate(pool, args, transaction):
         "SELECT o.company, 'call', 'Call', o.employee, o.id, "
         "NOW() - (o.id %% 40) * INTERVAL '1 day', "
         "NOW() - (o.id %% 40) * INTERVAL '1 day', 'done', 0, NOW() "
-        "FROM sale_opportunity o WHERE o.id %% 3 = 0")
+        "FROM sale_opportunity o WHERE o.id %% 3 = 0", ())
     transaction.commit()
     cursor.execute('ANALYZE sale_opportunity')
     cursor.execute('ANALYZE hitech_activity')
