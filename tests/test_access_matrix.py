@@ -93,6 +93,20 @@ POLICY = {
     'hitech.lead.source': rule(read=READERS, full=ADMIN),
     # progress of running imports: internal, read through the job
     'hitech.import.job.progress': rule(),
+    # leads: the CRM administrators set up the capture and the pool; the
+    # managers the assignment rules and keywords; reps read them
+    'hitech.crm.configuration': rule(read=READERS, full=ADMIN),
+    'hitech.lead.form': rule(full=ADMIN),
+    # rate-limit hits are written by the capture route only
+    'hitech.lead.capture.hit': rule(),
+    'hitech.lead.submission': rule(read=READERS),
+    'hitech.lead.pool.log': rule(read=READERS),
+    'hitech.lead.assignment.rule': rule(read=SALES, full={'sales_manager'}),
+    'hitech.lead.assignment.rule-company.employee': rule(),
+    'hitech.lead.registration': rule(
+        read=SALES | {'finance'}, create=SALES, write=SALES, delete=ADMIN),
+    'hitech.keyword': rule(read=READERS, full={'sales_manager'}),
+    'hitech.keyword.rank': rule(read=READERS, full={'sales_manager'}),
     }
 
 # Internal storage of the platform: nobody reaches it over RPC (hardening)
