@@ -25,3 +25,11 @@ class ActivityValidationError(ValidationError):
 
 class ImportJobError(UserError):
     pass
+
+
+class StageRequirementError(UserError):
+    pass
+
+
+class LostReasonError(UserError):
+    pass
