@@ -91,6 +91,20 @@ POLICY = {
     # care rules are set up by the CRM administrators; the reps read them
     'hitech.care.rule': rule(read=SALES, full=ADMIN),
     'hitech.lead.source': rule(read=READERS, full=ADMIN),
+    # sales processes and their stages are set up by the CRM
+    # administrators; reps and finance read them
+    'hitech.sales.process': rule(read=READERS, full=ADMIN),
+    'hitech.opportunity.stage': rule(read=READERS, full=ADMIN),
+    'hitech.opportunity.stage.requirement': rule(read=READERS, full=ADMIN),
+    'hitech.opportunity.lost_reason': rule(read=READERS, full=ADMIN),
+    # the stage history of opportunities is written by the system only
+    'hitech.opportunity.stage.history': rule(read=READERS),
+    'hitech.opportunity.competitor': rule(
+        read=READERS, create=SALES, write=SALES,
+        delete={'sales_manager'}, full=ADMIN),
+    'hitech.opportunity.contact': rule(
+        read=READERS, create=SALES, write=SALES,
+        delete={'sales_manager'}, full=ADMIN),
     }
 
 # Internal storage of the platform: nobody reaches it over RPC (hardening)

@@ -47,6 +47,17 @@ OPEN_STATES = ['lead', 'opportunity', 'converted']
 SYNC_KEY = '_hitech_stage_sync'
 
 
+def clear_cache(Model, ids=None):
+    "Forget the cached values of records updated by SQL"
+    for cache in Transaction().cache.values():
+        if Model.__name__ in cache:
+            if ids is None:
+                cache[Model.__name__].clear()
+            else:
+                for id_ in ids:
+                    cache[Model.__name__].pop(id_, None)
+
+
 class SalesProcess(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
     "Sales Process"
     __name__ = 'hitech.sales.process'
@@ -153,7 +164,6 @@ class Stage(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
 class StageRequirement(ModelSQL, ModelView):
     "Opportunity Stage Requirement"
     __name__ = 'hitech.opportunity.stage.requirement'
-    __access__ = {'stage'}
 
     stage = fields.Many2One(
         'hitech.opportunity.stage', "Stage", required=True,
@@ -185,6 +195,8 @@ class StageRequirement(ModelSQL, ModelView):
             },
         help="A done activity of this type must be linked to the "
         "opportunity.")
+    field_string = field.translated('field')
+    activity_type_string = activity_type.translated('activity_type')
 
     @classmethod
     def default_kind(cls):
@@ -211,11 +223,10 @@ class StageRequirement(ModelSQL, ModelView):
                 type=self.document_type.rec_name)
         elif self.kind == 'field' and self.field:
             return gettext('hitech_crm_base.msg_requirement_field',
-                field=self.__class__.field.translated('field'))
+                field=self.field_string)
         elif self.kind == 'activity' and self.activity_type:
             return gettext('hitech_crm_base.msg_requirement_activity',
-                type=self.__class__.activity_type.translated(
-                    'activity_type'))
+                type=self.activity_type_string)
         return ''
 
     @classmethod
@@ -270,7 +281,6 @@ class StageRequirement(ModelSQL, ModelView):
 class StageHistory(ModelSQL, ModelView):
     "Opportunity Stage History"
     __name__ = 'hitech.opportunity.stage.history'
-    __access__ = {'opportunity'}
 
     opportunity = fields.Many2One(
         'sale.opportunity', "Opportunity", required=True, readonly=True,
@@ -318,6 +328,7 @@ class StageHistory(ModelSQL, ModelView):
     @classmethod
     def __setup__(cls):
         super().__setup__()
+        cls.__access__.add('opportunity')
         t = cls.__table__()
         cls._sql_indexes.update({
                 Index(t,
@@ -359,6 +370,7 @@ class StageHistory(ModelSQL, ModelView):
         reached = set()
         opportunity = Opportunity.__table__()
         for sub_ids in grouped_slice(opportunity_ids):
+            sub_ids = list(sub_ids)
             cursor.execute(*opportunity.update(
                     [opportunity.stage_entered_at], [now],
                     where=reduce_ids(opportunity.id, sub_ids)))
@@ -373,7 +385,7 @@ class StageHistory(ModelSQL, ModelView):
             duration = None
             if from_stage and entered_at:
                 duration = now - entered_at
-                stay = duration.total_seconds() / 86400
+                stay = round(duration.total_seconds() / 86400, 4)
                 cursor.execute(*table.update(
                         [table.left_at, table.next_stage, table.stay_days],
                         [now, to_stage.id, stay],
@@ -381,8 +393,8 @@ class StageHistory(ModelSQL, ModelView):
                         & (table.left_at == Null)))
             cycle = None
             if to_stage.kind in {'won', 'lost'} and opportunity.create_date:
-                cycle = (now - opportunity.create_date).total_seconds(
-                    ) / 86400
+                cycle = round((now - opportunity.create_date).total_seconds()
+                    / 86400, 4)
             stalled_after = None
             if to_stage.expected_duration and to_stage.kind == 'open':
                 stalled_after = now + datetime.timedelta(
@@ -407,6 +419,8 @@ class StageHistory(ModelSQL, ModelView):
                     'stalled_after': stalled_after,
                     })
             reached.add(key)
+        clear_cache(Opportunity, opportunity_ids)
+        clear_cache(cls)
         with without_check_access():
             return cls.create(vlist)
 
@@ -431,7 +445,6 @@ class LostReason(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
 class Competitor(ModelSQL, ModelView):
     "Opportunity Competitor"
     __name__ = 'hitech.opportunity.competitor'
-    __access__ = {'opportunity'}
 
     opportunity = fields.Many2One(
         'sale.opportunity', "Opportunity", required=True,
@@ -455,6 +468,7 @@ class Competitor(ModelSQL, ModelView):
     @classmethod
     def __setup__(cls):
         super().__setup__()
+        cls.__access__.add('opportunity')
         t = cls.__table__()
         cls._sql_constraints += [
             ('opportunity_competitor_unique',
@@ -476,7 +490,6 @@ class Competitor(ModelSQL, ModelView):
 class OpportunityContact(ModelSQL, ModelView):
     "Opportunity Buying Centre Contact"
     __name__ = 'hitech.opportunity.contact'
-    __access__ = {'opportunity'}
 
     opportunity = fields.Many2One(
         'sale.opportunity', "Opportunity", required=True,
@@ -503,6 +516,7 @@ class OpportunityContact(ModelSQL, ModelView):
     @classmethod
     def __setup__(cls):
         super().__setup__()
+        cls.__access__.add('opportunity')
         t = cls.__table__()
         cls._sql_constraints += [
             ('opportunity_contact_role_unique',
@@ -935,6 +949,7 @@ class Opportunity(metaclass=PoolMeta):
             cursor.execute(*table.update(
                     [table.big_deal_alerted_at], [now],
                     where=reduce_ids(table.id, sub_ids)))
+        clear_cache(cls, [o.id for o in big])
 
     @classmethod
     def alert_stalled(cls):
@@ -987,7 +1002,21 @@ class Opportunity(metaclass=PoolMeta):
             cursor.execute(*history.update(
                     [history.stalled_alerted], [True],
                     where=reduce_ids(history.id, sub_ids)))
+        clear_cache(History, [r.id for r in stalled])
         return stalled
+
+
+class Rule(metaclass=PoolMeta):
+    __name__ = 'ir.rule'
+
+    @classmethod
+    def _hitech_rule_models(cls):
+        # the children follow the rules of their opportunity
+        return super()._hitech_rule_models() | {
+            'hitech.opportunity.stage.history',
+            'hitech.opportunity.competitor',
+            'hitech.opportunity.contact',
+            }
 
 
 class Cron(metaclass=PoolMeta):
