@@ -269,7 +269,6 @@ def main():
             create_company, create_employee)
         Company = pool.get('company.company')
         Employee = pool.get('company.employee')
-        Stage = pool.get('hitech.opportunity.stage')
         Process = pool.get('hitech.sales.process')
         cursor = transaction.connection.cursor()
         companies = Company.search([])

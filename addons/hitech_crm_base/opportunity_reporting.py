@@ -565,4 +565,3 @@ class Cycle(CycleMixin, Abstract, ModelView):
 class CycleTimeseries(TimeseriesMixin, CycleMixin, Abstract, ModelView):
     "Pipeline Win Rate and Cycle per Period"
     __name__ = 'hitech.opportunity.reporting.cycle.time_series'
-

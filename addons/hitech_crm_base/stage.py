@@ -619,6 +619,7 @@ class Opportunity(metaclass=PoolMeta):
         if self.process:
             if not self.stage or self.stage.process != self.process:
                 self.stage = self.process.first_stage
+                self.on_change_stage()
         else:
             self.stage = None
 
