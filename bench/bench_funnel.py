@@ -115,26 +115,35 @@ def generate(args, cursor, company, employees, stages):
     final = ' '.join('WHEN %d THEN %d' % (length, stages[code][0])
         for length, code in finals.items())
     start = time.perf_counter()
-    cursor.execute(
+    cursor.execute((
         'INSERT INTO sale_opportunity (number, company, currency, party, '
         'employee, sales_team, start_date, conversion_probability, state, '
         'amount, process, stage, stage_entered_at, create_uid, '
         'create_date) '
-        'SELECT \'B\' || g, %%(company)s, %%(currency)s, %%(party)s, '
-        '(%%(employees)s)[1 + g %% %%(n_employees)s], NULL, '
+        'SELECT \'B\' || g, %(company)s, %(currency)s, %(party)s, '
+        '(%(employees)s)[1 + g %% %(n_employees)s], NULL, '
         'DATE \'2024-01-01\' + (g %% 700), 0.5, '
-        'CASE 3 + g %% 5 %s END, ROUND((random() * 100000)::numeric, 2), '
-        '%%(process)s, CASE 3 + g %% 5 %s END, NOW(), 0, '
+        'CASE 3 + g %% 5 {state} END, '
+        'ROUND((random() * 100000)::numeric, 2), '
+        '%(process)s, CASE 3 + g %% 5 {final} END, NOW(), 0, '
         'TIMESTAMP \'2024-01-01\' + (g %% 700) * INTERVAL \'1 day\' '
-        'FROM generate_series(1, %%(n)s) AS g' % (state, final), {
+        'FROM generate_series(1, %(n)s) AS g').format(
+            state=state, final=final), {
             'company': company.id, 'currency': company.currency.id,
             'party': company.party.id, 'employees': employees,
             'n_employees': len(employees), 'process': process, 'n': n})
     print("inserted %d opportunities in %.1f s" % (
             n, time.perf_counter() - start))
     start = time.perf_counter()
-    values = ', '.join(cursor.mogrify(
-            '(%s, %s, %s, %s, %s, %s, %s)', p) for p in paths)
+
+    def literal(value):
+        if value is None:
+            return 'NULL'
+        if isinstance(value, bool):
+            return 'TRUE' if value else 'FALSE'
+        return str(int(value))
+    values = ', '.join(
+        '(%s)' % ', '.join(map(literal, p)) for p in paths)
     cursor.execute(
         'INSERT INTO hitech_opportunity_stage_history (opportunity, '
         'process, from_stage, to_stage, date, employee, currency, amount, '
@@ -188,18 +197,7 @@ SQL = {
         WHERE o.company = %(company)s
             AND h.date >= %(from_date)s AND h.date < %(to_date)s
         GROUP BY h.process, h.to_stage, s.sequence, s.kind''',
-    'stage by rep': '''
-        SELECT o.employee, h.to_stage, COUNT(*),
-            SUM(CASE WHEN h.first_entry THEN 1 ELSE 0 END),
-            AVG(h.stay_days),
-            PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY h.stay_days),
-            PERCENTILE_CONT(0.9) WITHIN GROUP (ORDER BY h.stay_days)
-        FROM hitech_opportunity_stage_history h
-        JOIN sale_opportunity o ON o.id = h.opportunity
-        JOIN hitech_opportunity_stage s ON s.id = h.to_stage
-        WHERE o.company = %(company)s
-            AND h.date >= %(from_date)s AND h.date < %(to_date)s
-        GROUP BY h.process, o.employee, h.to_stage, s.sequence, s.kind''',
+    'stage by rep': None,
     'transition': '''
         SELECT h.from_stage, h.to_stage, COUNT(*),
             COUNT(*)::float / SUM(COUNT(*)) OVER (
@@ -232,7 +230,8 @@ ORM = {
             'p90_days']),
     'stage by rep': ('hitech.opportunity.reporting.stage',
         {'dimension': 'employee'}, [
-            'employee', 'stage', 'entries', 'reached', 'average_days',
+            'employee', 'stage', 'entries', 'reached', 'reached_amount',
+            'current', 'left', 'conversion_rate', 'average_days',
             'median_days', 'p90_days']),
     'transition': ('hitech.opportunity.reporting.transition', {}, [
             'from_stage', 'to_stage', 'moves', 'rate']),
@@ -240,6 +239,12 @@ ORM = {
             'process', 'closed', 'won', 'win_rate', 'average_cycle',
             'median_cycle', 'p90_cycle']),
     }
+
+
+# the same figures per rep
+SQL['stage by rep'] = SQL['stage'].replace(
+    'SELECT h.to_stage,', 'SELECT o.employee, h.to_stage,').replace(
+    'GROUP BY h.process,', 'GROUP BY h.process, o.employee,')
 
 
 def timed(function, repeat):

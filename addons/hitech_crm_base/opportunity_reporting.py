@@ -391,7 +391,7 @@ class StageMixin:
             history.to_stage.as_('stage'),
             stage.sequence.as_('sequence'),
             stage.kind.as_('kind'),
-            Count(Literal('*')).as_('entries'),
+            Count().as_('entries'),
             Sum(Case((first, Literal(1)), else_=Literal(0))).as_('reached'),
             Sum(Case((first, history.amount), else_=Literal(0))
                 ).as_('reached_amount'),
@@ -403,7 +403,7 @@ class StageMixin:
             advanced.as_('advanced'),
             Sum(Case((next_stage.kind == 'lost', Literal(1)),
                     else_=Literal(0))).as_('dropped'),
-            cls._rate(advanced, Count(Literal('*'))).as_('conversion_rate'),
+            cls._rate(advanced, Count()).as_('conversion_rate'),
             Avg(history.stay_days).as_('average_days'),
             ] + cls._percentile_columns(tables, withs)
 
@@ -485,9 +485,9 @@ class Transition(Abstract, ModelView):
         return super()._columns(tables, withs) + [
             history.from_stage.as_('from_stage'),
             history.to_stage.as_('to_stage'),
-            Count(Literal('*')).as_('moves'),
-            cls._rate(Count(Literal('*')),
-                Sum(Count(Literal('*')), window=Window(partition))
+            Count().as_('moves'),
+            cls._rate(Count(),
+                Sum(Count(), window=Window(partition))
                 ).as_('rate'),
             ]
 
@@ -537,11 +537,11 @@ class CycleMixin:
         stage = tables['stage']
         won = Sum(Case((stage.kind == 'won', Literal(1)), else_=Literal(0)))
         return super()._columns(tables, withs) + [
-            Count(Literal('*')).as_('closed'),
+            Count().as_('closed'),
             won.as_('won'),
             Sum(Case((stage.kind == 'lost', Literal(1)), else_=Literal(0))
                 ).as_('lost'),
-            cls._rate(won, Count(Literal('*'))).as_('win_rate'),
+            cls._rate(won, Count()).as_('win_rate'),
             Sum(Case((stage.kind == 'won', history.amount),
                     else_=Literal(0))).as_('won_amount'),
             Avg(history.cycle_days).as_('average_cycle'),
