@@ -107,6 +107,20 @@ POLICY = {
         read=SALES | {'finance'}, create=SALES, write=SALES, delete=ADMIN),
     'hitech.keyword': rule(read=READERS, full={'sales_manager'}),
     'hitech.keyword.rank': rule(read=READERS, full={'sales_manager'}),
+    # sales processes and their stages are set up by the CRM
+    # administrators; reps and finance read them
+    'hitech.sales.process': rule(read=READERS, full=ADMIN),
+    'hitech.opportunity.stage': rule(read=READERS, full=ADMIN),
+    'hitech.opportunity.stage.requirement': rule(read=READERS, full=ADMIN),
+    'hitech.opportunity.lost_reason': rule(read=READERS, full=ADMIN),
+    # the stage history of opportunities is written by the system only
+    'hitech.opportunity.stage.history': rule(read=READERS),
+    'hitech.opportunity.competitor': rule(
+        read=READERS, create=SALES, write=SALES,
+        delete={'sales_manager'}, full=ADMIN),
+    'hitech.opportunity.contact': rule(
+        read=READERS, create=SALES, write=SALES,
+        delete={'sales_manager'}, full=ADMIN),
     }
 
 # Internal storage of the platform: nobody reaches it over RPC (hardening)

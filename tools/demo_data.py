@@ -272,6 +272,7 @@ class DemoBuilder:
             self.create_opportunities()
             self.create_activities()
             __import__('demo_leads').build(self)
+            __import__('demo_pipeline').build(self)
         # the demo company is configured: do not greet the administrator
         # with the module configuration wizard
         Item = self.get('ir.module.config_wizard.item')
@@ -735,6 +736,8 @@ class DemoBuilder:
         lost_early = by_state.get('lost', [])[::2]
         Opportunity.write(lost_early, {
                 'lost_reason': "Lost on price against a competitor"})
+        Opportunity.write(lost_early, {
+                'loss_reason': self.ref('hitech_crm_base.lost_reason_price')})
         Opportunity.lost(lost_early)
         to_convert = [o for s in ['converted', 'won'] for o in by_state.get(
                 s, [])] + by_state.get('lost', [])[1::2]

@@ -49,3 +49,11 @@ class RegistrationError(UserError):
 
 class KeywordImportError(UserError):
     pass
+
+
+class StageRequirementError(UserError):
+    pass
+
+
+class LostReasonError(UserError):
+    pass
