@@ -91,6 +91,15 @@ POLICY = {
     # care rules are set up by the CRM administrators; the reps read them
     'hitech.care.rule': rule(read=SALES, full=ADMIN),
     'hitech.lead.source': rule(read=READERS, full=ADMIN),
+    # quotas: reps create and edit their own drafts (record rules), managers
+    # approve; finance reads
+    'hitech.quota': rule(read=READERS, full=SALES),
+    'hitech.quota.period': rule(read=READERS, full=SALES),
+    'hitech.quota.seasonality': rule(read=READERS, full=ADMIN),
+    'hitech.forecast': rule(read=READERS, full=SALES),
+    # adjustments are a history: managers add them, nobody changes them
+    'hitech.forecast.adjustment': rule(
+        read=READERS, create={'sales_manager'}),
     }
 
 # Internal storage of the platform: nobody reaches it over RPC (hardening)

@@ -25,3 +25,19 @@ class ActivityValidationError(ValidationError):
 
 class ImportJobError(UserError):
     pass
+
+
+class QuotaError(UserError):
+    pass
+
+
+class QuotaValidationError(ValidationError):
+    pass
+
+
+class ForecastError(UserError):
+    pass
+
+
+class ForecastValidationError(ValidationError):
+    pass
