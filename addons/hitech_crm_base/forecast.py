@@ -630,13 +630,11 @@ class Forecast(ForecastFiguresMixin, Workflow, ModelSQL, ModelView):
     @classmethod
     def preprocess_values(cls, mode, values):
         values = super().preprocess_values(mode, values)
-        if values.get('start_date') or values.get('period_type'):
-            if mode == 'create':
-                period_type = values.get('period_type', 'quarter')
-                start = values.get('start_date')
-                if start:
-                    values['start_date'], values['end_date'] = (
-                        period_range(period_type, start))
+        if mode == 'create':
+            period_type = values.get('period_type') or 'quarter'
+            start = values.get('start_date') or cls.default_start_date()
+            values['start_date'], values['end_date'] = (
+                period_range(period_type, start))
         return values
 
     @classmethod
@@ -884,7 +882,8 @@ class ForecastAdjustment(ModelSQL, ModelView):
             raise ForecastError(gettext(
                     'hitech_crm_base.msg_forecast_adjustment_readonly'))
         if mode == 'create' and external:
-            Forecast.check_adjuster({a.forecast for a in adjustments})
+            Forecast.check_adjuster(
+                {a.forecast for a in adjustments if a.forecast})
 
 
 class ForecastAdjustStart(ModelView):
