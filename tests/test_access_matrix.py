@@ -121,6 +121,15 @@ POLICY = {
     'hitech.opportunity.contact': rule(
         read=READERS, create=SALES, write=SALES,
         delete={'sales_manager'}, full=ADMIN),
+    # quotas: reps create and edit their own drafts (record rules), managers
+    # approve; finance reads
+    'hitech.quota': rule(read=READERS, full=SALES),
+    'hitech.quota.period': rule(read=READERS, full=SALES),
+    'hitech.quota.seasonality': rule(read=READERS, full=ADMIN),
+    'hitech.forecast': rule(read=READERS, full=SALES),
+    # adjustments are a history: managers add them, nobody changes them
+    'hitech.forecast.adjustment': rule(
+        read=READERS, create={'sales_manager'}),
     }
 
 # Internal storage of the platform: nobody reaches it over RPC (hardening)

@@ -273,6 +273,7 @@ class DemoBuilder:
             self.create_activities()
             __import__('demo_leads').build(self)
             __import__('demo_pipeline').build(self)
+            __import__('demo_quota').build(self)
         # the demo company is configured: do not greet the administrator
         # with the module configuration wizard
         Item = self.get('ir.module.config_wizard.item')

@@ -57,3 +57,19 @@ class StageRequirementError(UserError):
 
 class LostReasonError(UserError):
     pass
+
+
+class QuotaError(UserError):
+    pass
+
+
+class QuotaValidationError(ValidationError):
+    pass
+
+
+class ForecastError(UserError):
+    pass
+
+
+class ForecastValidationError(ValidationError):
+    pass
