@@ -264,6 +264,13 @@ class TicketTestCase(ServiceTestCase):
                 Ticket.delete([Ticket(own.id)])
         with as_user(bob):
             self.assertEqual(Ticket.search([]), [team])
+            # the client reads the team's name with the ticket
+            self.assertEqual(
+                Ticket.read([team.id], ['service_team.rec_name'])[0][
+                    'service_team.']['rec_name'], "Service / Field")
+            self.assertEqual(Ticket.search([
+                        ('service_team.members.employee', '=', bob_e.id)]),
+                [team])
             Message.create([{'ticket': team.id, 'body': "On site Monday"}])
         with as_user(boss):
             # the manager of the parent team sees the sub-team's tickets
