@@ -130,7 +130,44 @@ POLICY = {
     # adjustments are a history: managers add them, nobody changes them
     'hitech.forecast.adjustment': rule(
         read=READERS, create={'sales_manager'}),
+    # service desk: agents work tickets, managers also delete them and set
+    # up categories and the configuration; sales reps read the tickets of
+    # their accounts (record rules)
+    'hitech.ticket': rule(
+        read=SALES | {'service_agent'}, create={'service_agent'},
+        write={'service_agent'}, delete={'service_manager'}, full=ADMIN),
+    'hitech.ticket.message': rule(
+        read=SALES | {'service_agent'}, create={'service_agent'},
+        write={'service_agent'}, delete={'service_manager'}, full=ADMIN),
+    'hitech.ticket.category': rule(
+        read=SALES | {'service_agent'}, full={'service_manager'} | ADMIN),
+    # a singleton: create writes the existing record
+    'hitech.service.configuration': rule(
+        read={'service_agent'} | ADMIN,
+        create={'service_manager'} | ADMIN,
+        write={'service_manager'} | ADMIN),
+    # company values of the configuration: no ModelView, reached through
+    # the configuration
+    'hitech.service.configuration.sequence': rule(),
+    # rate limit of the public ticket web form: internal storage
+    'hitech.ticket.form.attempt': rule(),
+    # skills, assignment rules and channel modes are set up by service
+    # managers; agents read them
+    'hitech.service.skill': rule(
+        read={'service_agent'}, full={'service_manager'} | ADMIN),
+    'hitech.service.skill-product.category': rule(),
+    'hitech.service.skill-hitech.ticket.category': rule(),
+    'hitech.ticket.assignment.rule': rule(
+        read={'service_agent'}, full={'service_manager'} | ADMIN),
+    'hitech.ticket.channel.mode': rule(
+        read={'service_agent'}, full={'service_manager'} | ADMIN),
+    # entitlements: managed by service managers, read by agents and reps
+    'hitech.service.entitlement': rule(
+        read=SALES | {'service_agent'}, full={'service_manager'} | ADMIN),
     }
+# service agents read the service teams of their tickets (hitech_service)
+POLICY['hitech.sales.team']['read'] |= {'service_agent'}
+POLICY['hitech.sales.team.member']['read'] |= {'service_agent'}
 
 # Internal storage of the platform: nobody reaches it over RPC (hardening)
 INTERNAL = [
