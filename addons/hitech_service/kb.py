@@ -40,6 +40,7 @@ from trytond.model import (
 from trytond.model.exceptions import AccessError
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval, Id
+from trytond.rpc import RPC
 from trytond.tools import grouped_slice, reduce_ids
 from trytond.transaction import Transaction, without_check_access
 
@@ -388,6 +389,9 @@ class Article(Workflow, ModelSQL, ModelView):
             ('number', 'DESC'),
             ('id', 'DESC'),
             ]
+        cls.__rpc__.update({
+                'search_ranked': RPC(readonly=True),
+                })
         cls._transitions |= {
             ('draft', 'review'),
             ('review', 'draft'),
@@ -713,6 +717,20 @@ class Article(Workflow, ModelSQL, ModelView):
         allowed = {a.id: a for a in cls.search(
                 [('id', 'in', [i for i, _ in ranked])])}
         return [(allowed[i], s) for i, s in ranked if i in allowed]
+
+    @classmethod
+    def search_ranked(cls, text, limit=10, public_only=False):
+        """search_text for RPC clients: a list of dictionaries with id,
+        rec_name and score"""
+        try:
+            limit = max(1, min(int(limit), 100))
+        except (TypeError, ValueError):
+            limit = 10
+        if not isinstance(text, str):
+            return []
+        return [{'id': a.id, 'rec_name': a.rec_name, 'score': s}
+            for a, s in cls.search_text(
+                text[:200], limit=limit, public_only=bool(public_only))]
 
     @classmethod
     def related_to(cls, text, limit=5):
