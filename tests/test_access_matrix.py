@@ -99,6 +99,8 @@ POLICY = {
         write={'service_agent'}, full={'service_manager'}),
     'hitech.kb.article-product.category': rule(),
     'hitech.kb.article-product.product': rule(),
+    # the vocabulary of the fuzzy search: internal, written by the system
+    'hitech.kb.word': rule(),
     }
 
 # Internal storage of the platform: nobody reaches it over RPC (hardening)

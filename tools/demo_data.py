@@ -271,6 +271,7 @@ class DemoBuilder:
             self.accounts = self.create_accounts()
             self.create_opportunities()
             self.create_activities()
+            __import__('demo_kb').build(self)
         # the demo company is configured: do not greet the administrator
         # with the module configuration wizard
         Item = self.get('ir.module.config_wizard.item')

@@ -20,6 +20,7 @@ Search works in two steps:
 Chinese has no spaces: runs of CJK characters are indexed and searched
 as overlapping character bigrams ("打印机" -> "打印 印机").
 """
+import datetime
 import re
 import unicodedata
 
@@ -30,13 +31,14 @@ except ImportError:
 
 from sql import Literal
 from sql.aggregate import Count
-from sql.functions import Function
+from sql.conditionals import Case
 from sql.operators import BinaryOperator
 
 from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import (
-    DeactivableMixin, Index, ModelSQL, ModelView, Workflow, fields, tree)
+    DeactivableMixin, Index, ModelSQL, ModelView, Unique, Workflow, fields,
+    tree)
 from trytond.model.exceptions import AccessError
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval, Id
@@ -60,8 +62,11 @@ TOKEN_CUTOFF = 75
 PREFIX_SCORE = 92
 # Share of the score given by the title
 TITLE_WEIGHT = 0.25
-# pg_trgm word similarity above which a token is a candidate
+# pg_trgm similarity above which a word of the vocabulary stands for a
+# query token
 TRIGRAM_THRESHOLD = 0.3
+# Words of the vocabulary a query token stands for, at most
+WORDS_PER_TOKEN = 8
 # Candidates fetched per result before ranking in Python
 CANDIDATE_FACTOR = 5
 MIN_CANDIDATES = 50
@@ -126,18 +131,19 @@ def query_tokens(text):
 
 
 def index_text(*texts):
-    "The stored search index: distinct tokens of the texts, in order"
+    """The stored search index: distinct tokens of the texts, in order,
+    between spaces so that a word is matched by LIKE '% word %'"""
     seen, result, size = set(), [], 0
     for text in texts:
         for token in tokenize(text):
             if token in seen:
                 continue
             if size + len(token) + 1 > INDEX_SIZE:
-                return ' '.join(result)
+                return ' %s ' % ' '.join(result)
             seen.add(token)
             result.append(token)
             size += len(token) + 1
-    return ' '.join(result)
+    return ' %s ' % ' '.join(result)
 
 
 def token_score(token, words):
@@ -188,22 +194,10 @@ def rank(tokens, candidates, limit):
         value = score(tokens, index or '', title or '')
         if value > 0:
             scored.append((id_, value))
-    scored.sort(key=lambda s: (-s[1], s[0]))
+    scored.sort(key=lambda s: (-s[1], -s[0]))
     if limit is not None:
         scored = scored[:limit]
     return scored
-
-
-class WordSimilar(BinaryOperator):
-    "pg_trgm word similarity operator: uses the GIN trigram index"
-    __slots__ = ()
-    _operator = '<%%'
-
-
-class WordSimilarity(Function):
-    "pg_trgm word similarity of a text to the words of another"
-    __slots__ = ()
-    _function = 'WORD_SIMILARITY'
 
 
 def _has_trigram():
@@ -357,6 +351,8 @@ class Article(Workflow, ModelSQL, ModelView):
     search_index = fields.Text("Search Index", readonly=True,
         help="Title, keywords and problem normalised for the fuzzy "
         "search.")
+    search_title = fields.Char("Search Title", readonly=True,
+        help="The title normalised for the fuzzy search.")
     fuzzy = fields.Function(
         fields.Char("Search",
             help="Search the title, keywords and problem tolerating typos "
@@ -511,13 +507,14 @@ class Article(Workflow, ModelSQL, ModelView):
     @classmethod
     def search_fuzzy(cls, name, clause):
         _, operator, value = clause[:3]
-        if operator not in {'=', 'ilike', 'like'} or not value:
+        if (operator not in {'=', 'ilike', 'like'}
+                or not isinstance(value, str)):
             return [('id', '=', -1)]
         tokens = query_tokens(value.replace('%', ' '))
         if not tokens:
             return [('id', '=', -1)]
         if _has_trigram():
-            return [('id', 'in', cls._trigram_query(tokens))]
+            return [('id', 'in', cls._word_query(tokens))]
         return [('id', 'in', [i for i, _ in cls._fuzzy_ids(
                         tokens, None, None)])]
 
@@ -552,6 +549,9 @@ class Article(Workflow, ModelSQL, ModelView):
             index = index_text(self.title, self.keywords, self.problem)
             if index != self.search_index:
                 values['search_index'] = index
+            title = index_text(self.title)
+            if title != self.search_title:
+                values['search_title'] = title
         return values
 
     @classmethod
@@ -571,6 +571,15 @@ class Article(Workflow, ModelSQL, ModelView):
                         raise AccessError(gettext(
                                 'hitech_service.msg_kb_article_readonly',
                                 article=article.rec_name))
+
+    @classmethod
+    def on_modification(cls, mode, articles, field_names=None):
+        pool = Pool()
+        Word = pool.get('hitech.kb.word')
+        super().on_modification(mode, articles, field_names=field_names)
+        if mode == 'write' and 'search_index' in field_names:
+            Word.add({w for a in articles
+                    for w in (a.search_index or '').split()})
 
     @classmethod
     def copy(cls, articles, default=None):
@@ -641,30 +650,35 @@ class Article(Workflow, ModelSQL, ModelView):
         return where
 
     @classmethod
-    def _trigram_query(cls, tokens, where=None, limit=None, columns=None):
-        "A query on the articles similar to the tokens, best first"
+    def _word_query(cls, tokens, where=None, limit=None, columns=None):
+        """A query on the articles containing the vocabulary words the
+        tokens stand for, those matching most tokens (in the title
+        first) first"""
+        pool = Pool()
+        Word = pool.get('hitech.kb.word')
         table = cls.__table__()
-        condition = None
-        similarity = None
+        condition = Literal(False)
+        rank = Literal(0)
         for token in tokens:
-            match = WordSimilar(token, table.search_index)
-            condition = match if condition is None else condition | match
-            value = WordSimilarity(token, table.search_index)
-            similarity = value if similarity is None else similarity + value
+            words = Word.similar(token)
+            if not words:
+                continue
+            body = title = None
+            for word in words:
+                # words hold letters and digits only: no wildcard
+                pattern = '%% %s %%' % word
+                match = table.search_index.like(pattern)
+                body = match if body is None else body | match
+                match = table.search_title.like(pattern)
+                title = match if title is None else title | match
+            condition |= body
+            rank += Case((body, 2), else_=0) + Case((title, 1), else_=0)
         if where is not None:
             condition &= where(table)
-        cls._set_trigram_threshold()
         if columns is None:
             return table.select(table.id, where=condition)
         return table.select(*columns(table), where=condition,
-            order_by=[similarity.desc, table.id.desc], limit=limit)
-
-    @classmethod
-    def _set_trigram_threshold(cls):
-        cursor = Transaction().connection.cursor()
-        cursor.execute(
-            "SELECT set_config('pg_trgm.word_similarity_threshold', %s, "
-            "true)", (str(TRIGRAM_THRESHOLD),))
+            order_by=[rank.desc, table.id.desc], limit=limit)
 
     @classmethod
     def _fuzzy_ids(cls, tokens, where, limit):
@@ -676,7 +690,7 @@ class Article(Workflow, ModelSQL, ModelView):
             return [t.id, t.search_index, t.title]
         if _has_trigram():
             size = max(MIN_CANDIDATES, (limit or 0) * CANDIDATE_FACTOR)
-            query = cls._trigram_query(
+            query = cls._word_query(
                 tokens, where=where, limit=size, columns=columns)
         else:
             condition = None
@@ -749,6 +763,76 @@ class Article(Workflow, ModelSQL, ModelView):
         transaction = Transaction()
         with transaction.set_user(0), without_check_access():
             return cls.search_text(text, limit=limit, public_only=True)
+
+
+class Word(ModelSQL):
+    """Knowledge Search Word
+
+    The vocabulary of the articles: the words a misspelt or partial query
+    token stands for are looked up here (GIN trigram index), then the
+    articles containing them by their search index."""
+    __name__ = 'hitech.kb.word'
+    __string__ = "Knowledge Search Word"
+
+    word = fields.Char("Word", required=True)
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_constraints += [
+            ('word_uniq', Unique(t, t.word),
+                'hitech_service.msg_kb_word_unique'),
+            ]
+        cls._sql_indexes.add(Index(t, (t.word, Index.Similarity())))
+
+    @classmethod
+    def add(cls, words):
+        "Add the words missing from the vocabulary"
+        words = sorted(w for w in words if w and not _is_cjk(w[0]))
+        if not words:
+            return
+        table = cls.__table__()
+        transaction = Transaction()
+        cursor = transaction.connection.cursor()
+        now = datetime.datetime.now()
+        user = transaction.user
+        for sub_words in grouped_slice(words, 500):
+            query = table.insert(
+                [table.word, table.create_uid, table.create_date],
+                [[w, user, now] for w in sub_words])
+            sql, params = tuple(query)
+            # both PostgreSQL and SQLite 3.24+ skip the known words
+            cursor.execute(sql + ' ON CONFLICT DO NOTHING', params)
+
+    @classmethod
+    def similar(cls, token, limit=WORDS_PER_TOKEN):
+        """Return the words of the vocabulary a query token stands for:
+        the token itself, the words it begins, the similar words"""
+        if _is_cjk(token[0]) or not _has_trigram():
+            return [token]
+        table = cls.__table__()
+        database = Transaction().database
+        cursor = Transaction().connection.cursor()
+        cursor.execute(
+            "SELECT set_config('pg_trgm.similarity_threshold', %s, true)",
+            (str(TRIGRAM_THRESHOLD),))
+        prefix = table.word.like(token + '%')
+        similarity = database.similarity(table.word, token)
+        cursor.execute(*table.select(table.word,
+                where=TrigramSimilar(table.word, token) | prefix,
+                order_by=[
+                    Case((table.word == token, 0), else_=1),
+                    Case((prefix, 0), else_=1),
+                    similarity.desc, table.word],
+                limit=limit))
+        return [w for w, in cursor]
+
+
+class TrigramSimilar(BinaryOperator):
+    "pg_trgm similarity operator: uses the GIN trigram index"
+    __slots__ = ()
+    _operator = '%%'
 
 
 class ArticleProductCategory(ModelSQL):
