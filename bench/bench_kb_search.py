@@ -8,8 +8,9 @@ dedicated database, then runs queries with typos and partial words
 (default 200) through Article.search_text and prints p50/p95 in ms, and
 in the same run the baseline: a plain ILIKE '%word%' query on the title
 and problem (what a search box does without fuzzy search), with the
-ratios.  It also prints how often the article a query was made from is
-among the first 10 results (recall@10) for both.
+ratios.  It also prints how often the search finds what was meant: the
+first fuzzy result holds the correctly spelled word the query was made
+from; ILIKE finds anything at all.
 
 It prints figures and never asserts on time.  Target: p95 < 100 ms.
 
@@ -331,12 +332,17 @@ def main():
         # warm up the caches of both paths
         for query, word, _ in queries[:10]:
             Article.search_text(query)
+        from trytond.modules.hitech_service.kb import tokenize
+
+        def has_word(index, word):
+            words = set((index or '').split())
+            return all(t in words for t in tokenize(word))
         fuzzy_times, fuzzy_hits = [], 0
         for query, word, target in queries:
             start = time.perf_counter()
             result = Article.search_text(query, limit=10)
             fuzzy_times.append((time.perf_counter() - start) * 1000)
-            if target in [a.id for a, _ in result]:
+            if result and has_word(result[0][0].search_index, word):
                 fuzzy_hits += 1
 
         plain = ("SELECT id FROM hitech_kb_article WHERE state = "
@@ -349,11 +355,11 @@ def main():
             cursor.execute(plain, (pattern, pattern))
             found = [r for r, in cursor]
             ilike_times.append((time.perf_counter() - start) * 1000)
-            if target in found:
+            if found:
                 ilike_hits += 1
             pattern = '%' + word + '%'
             cursor.execute(plain, (pattern, pattern))
-            if target in [r for r, in cursor]:
+            if cursor.fetchall():
                 ilike_hits_plain += 1
 
         print()
@@ -363,10 +369,12 @@ def main():
                 repr(q) for q, _, _ in queries[:8]))
         f50, f95 = percentile(fuzzy_times, 50), percentile(fuzzy_times, 95)
         i50, i95 = percentile(ilike_times, 50), percentile(ilike_times, 95)
+        print("found: the first result holds the word the query was made "
+            "from (fuzzy), any result (ILIKE)")
         print("search_text        p50 %7.1f ms   p95 %7.1f ms   "
-            "recall@10 %.2f" % (f50, f95, fuzzy_hits / len(queries)))
+            "found %.2f" % (f50, f95, fuzzy_hits / len(queries)))
         print("ILIKE '%%query%%'    p50 %7.1f ms   p95 %7.1f ms   "
-            "recall@10 %.2f (%.2f with the correctly spelled word)" % (
+            "found %.2f (%.2f with the correctly spelled word)" % (
                 i50, i95, ilike_hits / len(queries),
                 ilike_hits_plain / len(queries)))
         print("ratio fuzzy/ILIKE  p50 %7.2f      p95 %7.2f" % (

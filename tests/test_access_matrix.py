@@ -120,6 +120,8 @@ POLICY = {
     # company values of the configuration: no ModelView, reached through
     # the configuration
     'hitech.service.configuration.sequence': rule(),
+    # links of tickets to the articles used: reached through the ticket
+    'hitech.ticket-hitech.kb.article': rule(),
     }
 
 # Internal storage of the platform: nobody reaches it over RPC (hardening)

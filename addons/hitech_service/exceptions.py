@@ -1,11 +1,5 @@
 # This file is part of HiTech CRM. See LICENSE for details.
 from trytond.exceptions import UserError
-
-
-class KBArticleError(UserError):
-    pass
-# This file is part of HiTech CRM. See LICENSE for details.
-from trytond.exceptions import UserError
 from trytond.model.exceptions import ValidationError
 
 
@@ -24,4 +18,8 @@ class TicketEmailError(UserError):
 
 class TicketFormError(UserError):
     "A web form submission that cannot become a ticket"
+    pass
+
+
+class KBArticleError(UserError):
     pass

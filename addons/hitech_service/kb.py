@@ -45,8 +45,10 @@ from trytond.pyson import Eval, Id
 from trytond.rpc import RPC
 from trytond.tools import grouped_slice, reduce_ids
 from trytond.transaction import Transaction, without_check_access
+from trytond.wizard import Button, StateAction, StateView, Wizard
 
 from .exceptions import KBArticleError
+from .ticket import DONE_STATES
 
 # --------------------------------------------------------------------------
 # Normalisation and scoring (pure Python)
@@ -524,8 +526,19 @@ class Article(Workflow, ModelSQL, ModelView):
 
     @classmethod
     def _usage_counts(cls, ids):
-        "Return {article id: number of uses}; ticket links extend it"
-        return {i: 0 for i in ids}
+        "Return {article id: number of tickets resolved with it}"
+        pool = Pool()
+        Link = pool.get('hitech.ticket-hitech.kb.article')
+        link = Link.__table__()
+        cursor = Transaction().connection.cursor()
+        result = {i: 0 for i in ids}
+        for sub_ids in grouped_slice(ids):
+            cursor.execute(*link.select(
+                    link.article, Count(Literal('*')),
+                    where=reduce_ids(link.article, sub_ids),
+                    group_by=link.article))
+            result.update(cursor)
+        return result
 
     @classmethod
     def preprocess_values(cls, mode, values):
@@ -856,3 +869,149 @@ class ArticleProduct(ModelSQL):
         'hitech.kb.article', "Article", required=True, ondelete='CASCADE')
     product = fields.Many2One(
         'product.product', "Product", required=True, ondelete='CASCADE')
+
+
+class TicketArticle(ModelSQL):
+    "Ticket - Knowledge Article"
+    __name__ = 'hitech.ticket-hitech.kb.article'
+    __string__ = "Ticket - Knowledge Article"
+    __access__ = {'ticket'}
+    ticket = fields.Many2One(
+        'hitech.ticket', "Ticket", required=True, ondelete='CASCADE')
+    article = fields.Many2One(
+        'hitech.kb.article', "Article", required=True, ondelete='CASCADE')
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_constraints += [
+            ('ticket_article_uniq', Unique(t, t.ticket, t.article),
+                'hitech_service.msg_ticket_article_unique'),
+            ]
+        cls._sql_indexes.add(Index(t, (t.article, Index.Equality())))
+
+
+class Ticket(metaclass=PoolMeta):
+    __name__ = 'hitech.ticket'
+
+    resolution = fields.Text("Resolution",
+        states={
+            'readonly': Eval('state').in_(['closed', 'cancelled']),
+            },
+        help="How the ticket was solved; it is proposed as the resolution "
+        "of an article created from the ticket.")
+    kb_articles = fields.Many2Many(
+        'hitech.ticket-hitech.kb.article', 'ticket', 'article',
+        "Knowledge Articles",
+        states={
+            'readonly': Eval('state') == 'cancelled',
+            },
+        help="The articles used to resolve the ticket; they count in the "
+        "usage of the articles.")
+    related_articles = fields.Function(fields.Many2Many(
+            'hitech.kb.article', None, None, "Related Articles",
+            help="Published articles whose title, keywords or problem "
+            "look like the subject of the ticket."),
+        'get_related_articles')
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._buttons.update({
+                'create_article': {
+                    'invisible': ~Eval('state').in_(['resolved', 'closed']),
+                    'icon': 'tryton-add',
+                    'depends': ['state'],
+                    },
+                })
+
+    @classmethod
+    def get_related_articles(cls, tickets, name):
+        pool = Pool()
+        Article = pool.get('hitech.kb.article')
+        result = {}
+        for ticket in tickets:
+            linked = {a.id for a in ticket.kb_articles}
+            result[ticket.id] = [a.id for a in Article.related_to(
+                    ticket.subject or '', limit=5 + len(linked))
+                if a.id not in linked][:5]
+        return result
+
+    @classmethod
+    def copy(cls, tickets, default=None):
+        default = default.copy() if default is not None else {}
+        default.setdefault('kb_articles')
+        default.setdefault('resolution')
+        return super().copy(tickets, default=default)
+
+    @classmethod
+    @ModelView.button_action('hitech_service.wizard_ticket_create_article')
+    def create_article(cls, tickets):
+        pass
+
+
+class TicketCreateArticleStart(ModelView):
+    "Create Knowledge Article from Ticket"
+    __name__ = 'hitech.ticket.create_article.start'
+    __string__ = "Create Knowledge Article from Ticket"
+
+    ticket = fields.Many2One('hitech.ticket', "Ticket", readonly=True)
+    title = fields.Char("Title", required=True)
+    category = fields.Many2One('hitech.kb.category', "Category")
+    problem = fields.Text("Problem")
+    resolution = fields.Text("Resolution", required=True)
+    visibility = fields.Selection(VISIBILITIES, "Visibility", required=True)
+
+
+class TicketCreateArticle(Wizard):
+    "Create Knowledge Article from Ticket"
+    __name__ = 'hitech.ticket.create_article'
+
+    start = StateView('hitech.ticket.create_article.start',
+        'hitech_service.ticket_create_article_start_view_form', [
+            Button("Cancel", 'end', 'tryton-cancel'),
+            Button("Create", 'create_', 'tryton-ok', default=True),
+            ])
+    create_ = StateAction('hitech_service.act_kb_article_form')
+
+    def default_start(self, fields):
+        ticket = self.record
+        if ticket.state not in DONE_STATES or ticket.state == 'cancelled':
+            raise KBArticleError(gettext(
+                    'hitech_service.msg_ticket_article_not_resolved',
+                    ticket=ticket.rec_name))
+        resolution = ticket.resolution
+        if not resolution:
+            # the last answer sent to the customer
+            outgoing = [m for m in ticket.messages
+                if m.direction == 'outgoing' and m.body]
+            if outgoing:
+                resolution = max(
+                    outgoing, key=lambda m: (m.date, m.id)).body
+        return {
+            'ticket': ticket.id,
+            'title': ticket.subject,
+            'problem': ticket.description,
+            'resolution': resolution,
+            'visibility': 'internal',
+            }
+
+    def do_create_(self, action):
+        pool = Pool()
+        Article = pool.get('hitech.kb.article')
+        Ticket = pool.get('hitech.ticket')
+        ticket = self.record
+        article = Article(
+            title=self.start.title,
+            category=self.start.category,
+            problem=self.start.problem,
+            resolution=self.start.resolution,
+            visibility=self.start.visibility,
+            products=[ticket.product] if ticket.product else [],
+            )
+        article.save()
+        Ticket.write([ticket], {'kb_articles': [('add', [article.id])]})
+        action['res_id'] = [article.id]
+        action['views'].reverse()
+        return action, {}
