@@ -130,6 +130,17 @@ POLICY = {
     # adjustments are a history: managers add them, nobody changes them
     'hitech.forecast.adjustment': rule(
         read=READERS, create={'sales_manager'}),
+    # the knowledge base: agents write drafts (record rules keep them to
+    # their own drafts), service managers publish; sales reps read
+    'hitech.kb.category': rule(
+        read={'service_agent', 'sales_rep'}, full={'service_manager'}),
+    'hitech.kb.article': rule(
+        read={'service_agent', 'sales_rep'}, create={'service_agent'},
+        write={'service_agent'}, full={'service_manager'}),
+    'hitech.kb.article-product.category': rule(),
+    'hitech.kb.article-product.product': rule(),
+    # the vocabulary of the fuzzy search: internal, written by the system
+    'hitech.kb.word': rule(),
     # service desk: agents work tickets, managers also delete them and set
     # up categories and the configuration; sales reps read the tickets of
     # their accounts (record rules)
@@ -164,6 +175,8 @@ POLICY = {
     # entitlements: managed by service managers, read by agents and reps
     'hitech.service.entitlement': rule(
         read=SALES | {'service_agent'}, full={'service_manager'} | ADMIN),
+    # links of tickets to the articles used: reached through the ticket
+    'hitech.ticket-hitech.kb.article': rule(),
     }
 # service agents read the service teams of their tickets (hitech_service)
 POLICY['hitech.sales.team']['read'] |= {'service_agent'}

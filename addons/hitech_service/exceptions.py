@@ -19,3 +19,7 @@ class TicketEmailError(UserError):
 class TicketFormError(UserError):
     "A web form submission that cannot become a ticket"
     pass
+
+
+class KBArticleError(UserError):
+    pass
