@@ -91,6 +91,22 @@ POLICY = {
     # care rules are set up by the CRM administrators; the reps read them
     'hitech.care.rule': rule(read=SALES, full=ADMIN),
     'hitech.lead.source': rule(read=READERS, full=ADMIN),
+    # service levels: agents read the calendars, policies and reminder
+    # rules, service managers set them up; lines follow their parent
+    'hitech.service.calendar': rule(
+        read={'service_agent'}, full={'service_manager'} | ADMIN),
+    'hitech.service.calendar.interval': rule(
+        read={'service_agent'}, full={'service_manager'} | ADMIN),
+    'hitech.service.calendar.exception': rule(
+        read={'service_agent'}, full={'service_manager'} | ADMIN),
+    'hitech.sla.policy': rule(
+        read={'service_agent'}, full={'service_manager'} | ADMIN),
+    'hitech.sla.target': rule(
+        read={'service_agent'}, full={'service_manager'} | ADMIN),
+    'hitech.sla.escalation.step': rule(
+        read={'service_agent'}, full={'service_manager'} | ADMIN),
+    'hitech.sla.reminder': rule(
+        read={'service_agent'}, full={'service_manager'} | ADMIN),
     }
 
 # Internal storage of the platform: nobody reaches it over RPC (hardening)
