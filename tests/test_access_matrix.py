@@ -107,6 +107,25 @@ POLICY = {
         read={'service_agent'}, full={'service_manager'} | ADMIN),
     'hitech.sla.reminder': rule(
         read={'service_agent'}, full={'service_manager'} | ADMIN),
+    # service desk: agents work tickets, managers also delete them and set
+    # up categories and the configuration; sales reps read the tickets of
+    # their accounts (record rules)
+    'hitech.ticket': rule(
+        read=SALES | {'service_agent'}, create={'service_agent'},
+        write={'service_agent'}, delete={'service_manager'}, full=ADMIN),
+    'hitech.ticket.message': rule(
+        read=SALES | {'service_agent'}, create={'service_agent'},
+        write={'service_agent'}, delete={'service_manager'}, full=ADMIN),
+    'hitech.ticket.category': rule(
+        read=SALES | {'service_agent'}, full={'service_manager'} | ADMIN),
+    # a singleton: create writes the existing record
+    'hitech.service.configuration': rule(
+        read={'service_agent'} | ADMIN,
+        create={'service_manager'} | ADMIN,
+        write={'service_manager'} | ADMIN),
+    # company values of the configuration: no ModelView, reached through
+    # the configuration
+    'hitech.service.configuration.sequence': rule(),
     }
 
 # Internal storage of the platform: nobody reaches it over RPC (hardening)

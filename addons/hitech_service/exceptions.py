@@ -19,3 +19,24 @@ class SLAError(ValidationError):
 
 class SLAUserError(UserError):
     pass
+# This file is part of HiTech CRM. See LICENSE for details.
+from trytond.exceptions import UserError
+from trytond.model.exceptions import ValidationError
+
+
+class TicketError(UserError):
+    pass
+
+
+class TicketValidationError(ValidationError):
+    pass
+
+
+class TicketEmailError(UserError):
+    "An email that cannot become a ticket or a ticket message"
+    pass
+
+
+class TicketFormError(UserError):
+    "A web form submission that cannot become a ticket"
+    pass

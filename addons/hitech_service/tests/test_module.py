@@ -17,9 +17,11 @@ class HitechServiceTestCase(CompanyTestMixin, ModuleTestCase):
         Group = pool.get('res.group')
         menu = Menu(ModelData.get_id('hitech_service', 'menu_service'))
         granted = {g.id for g in menu.groups}
-        self.assertIn(ModelData.get_id('hitech_service', 'group_service_agent'), granted)
-        self.assertIn(ModelData.get_id('hitech_service', 'group_service_manager'), granted)
-        self.assertEqual(Group(ModelData.get_id('hitech_service', 'group_service_manager')).parent.id, ModelData.get_id('hitech_service', 'group_service_agent'))
+        agent = ModelData.get_id('hitech_service', 'group_service_agent')
+        manager = ModelData.get_id('hitech_service', 'group_service_manager')
+        self.assertIn(agent, granted)
+        self.assertIn(manager, granted)
+        self.assertEqual(Group(manager).parent.id, agent)
 
 
 del ModuleTestCase
