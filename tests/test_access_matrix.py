@@ -107,6 +107,9 @@ POLICY = {
         read={'service_agent'}, full={'service_manager'} | ADMIN),
     'hitech.sla.reminder': rule(
         read={'service_agent'}, full={'service_manager'} | ADMIN),
+    # written by the escalation cron only; read with the ticket
+    'hitech.ticket.escalation.log': rule(read={'service_agent'} | ADMIN),
+    'hitech.ticket.sla.milestone': rule(),
     # service desk: agents work tickets, managers also delete them and set
     # up categories and the configuration; sales reps read the tickets of
     # their accounts (record rules)

@@ -217,6 +217,7 @@ class CalendarInterval(_HoursMixin, sequence_ordered(), ModelSQL, ModelView):
         ondelete='CASCADE')
     weekday = fields.Selection(WEEKDAYS, "Weekday", required=True,
         sort=False)
+    weekday_string = weekday.translated('weekday')
 
     @classmethod
     def __setup__(cls):

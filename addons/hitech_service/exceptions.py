@@ -3,27 +3,6 @@ from trytond.exceptions import UserError, UserWarning
 from trytond.model.exceptions import ValidationError
 
 
-class CalendarError(ValidationError):
-    "A service calendar whose hours cannot be used"
-    pass
-
-
-class CalendarWarning(UserWarning):
-    pass
-
-
-class SLAError(ValidationError):
-    "A service level policy that is inconsistent"
-    pass
-
-
-class SLAUserError(UserError):
-    pass
-# This file is part of HiTech CRM. See LICENSE for details.
-from trytond.exceptions import UserError
-from trytond.model.exceptions import ValidationError
-
-
 class TicketError(UserError):
     pass
 
@@ -39,4 +18,22 @@ class TicketEmailError(UserError):
 
 class TicketFormError(UserError):
     "A web form submission that cannot become a ticket"
+    pass
+
+
+class CalendarError(ValidationError):
+    "A service calendar whose hours cannot be used"
+    pass
+
+
+class CalendarWarning(UserWarning):
+    pass
+
+
+class SLAError(ValidationError):
+    "A service level policy that is inconsistent"
+    pass
+
+
+class SLAUserError(UserError):
     pass

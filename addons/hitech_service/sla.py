@@ -4,7 +4,7 @@ import datetime as dt
 from trytond.i18n import gettext
 from trytond.model import (
     DeactivableMixin, ModelSQL, ModelView, fields, sequence_ordered)
-from trytond.pool import Pool, PoolMeta
+from trytond.pool import PoolMeta
 from trytond.pyson import Eval, Get, If, In
 from trytond.transaction import Transaction
 
@@ -33,8 +33,12 @@ TARGETS = [
 
 def sla_now():
     """Return the SLA clock's now: the context key 'sla_now' (a naive UTC
-    datetime) when set, so crons and tests can choose it"""
-    now = Transaction().context.get('sla_now')
+    datetime) when set by server-side code (crons, tests, scripts) so
+    they can choose it"""
+    transaction = Transaction()
+    # RPC callers (access checked) cannot move the SLA clock
+    now = (transaction.context.get('sla_now')
+        if not transaction.context.get('_check_access') else None)
     if isinstance(now, str):
         now = dt.datetime.fromisoformat(now)
     return now or dt.datetime.now()
@@ -71,6 +75,9 @@ class Policy(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
     priorities = fields.MultiSelection(TICKET_PRIORITIES, "Priorities",
         sort=False,
         help="Match only tickets of these priorities; empty matches all.")
+    category = fields.Many2One(
+        'hitech.ticket.category', "Category", ondelete='RESTRICT',
+        help="Match only tickets of this category or of its children.")
     targets = fields.One2Many(
         'hitech.sla.target', 'policy', "Targets",
         help="The business time allowed per priority.")
@@ -95,8 +102,7 @@ class Policy(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
             return False
         if self.priorities and pattern.get('priority') not in self.priorities:
             return False
-        category = getattr(self, 'category', None)
-        if category and category.id not in pattern.get(
+        if self.category and self.category.id not in pattern.get(
                 'categories', ()):
             return False
         return True
@@ -233,12 +239,12 @@ class EscalationStep(sequence_ordered(), ModelSQL, ModelView):
     def default_send_email(cls):
         return False
 
-    def due_at(self, calendar, start, deadline, target_time):
+    def due_at(self, calendar, start, deadline, target_time, paused):
         """Return when the step is due for a deadline reached from start
-        after target_time of business time"""
+        after target_time and paused of business time"""
         if self.trigger == 'percent':
             return calendar.add_business_time(
-                start, target_time * self.percent / 100)
+                start, target_time * self.percent / 100 + paused)
         elif self.trigger == 'breach':
             return deadline
         else:
