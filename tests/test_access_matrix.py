@@ -141,6 +141,25 @@ POLICY = {
     'hitech.kb.article-product.product': rule(),
     # the vocabulary of the fuzzy search: internal, written by the system
     'hitech.kb.word': rule(),
+    # service levels: agents read the calendars, policies and reminder
+    # rules, service managers set them up; lines follow their parent
+    'hitech.service.calendar': rule(
+        read={'service_agent'}, full={'service_manager'} | ADMIN),
+    'hitech.service.calendar.interval': rule(
+        read={'service_agent'}, full={'service_manager'} | ADMIN),
+    'hitech.service.calendar.exception': rule(
+        read={'service_agent'}, full={'service_manager'} | ADMIN),
+    'hitech.sla.policy': rule(
+        read={'service_agent'}, full={'service_manager'} | ADMIN),
+    'hitech.sla.target': rule(
+        read={'service_agent'}, full={'service_manager'} | ADMIN),
+    'hitech.sla.escalation.step': rule(
+        read={'service_agent'}, full={'service_manager'} | ADMIN),
+    'hitech.sla.reminder': rule(
+        read={'service_agent'}, full={'service_manager'} | ADMIN),
+    # written by the escalation cron only; read with the ticket
+    'hitech.ticket.escalation.log': rule(read={'service_agent'} | ADMIN),
+    'hitech.ticket.sla.milestone': rule(),
     # service desk: agents work tickets, managers also delete them and set
     # up categories and the configuration; sales reps read the tickets of
     # their accounts (record rules)
