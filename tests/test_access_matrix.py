@@ -91,6 +91,15 @@ POLICY = {
     # care rules are set up by the CRM administrators; the reps read them
     'hitech.care.rule': rule(read=SALES, full=ADMIN),
     'hitech.lead.source': rule(read=READERS, full=ADMIN),
+    # the knowledge base: agents write drafts (record rules keep them to
+    # their own drafts), service managers publish; sales reps read
+    'hitech.kb.category': rule(
+        read={'service_agent', 'sales_rep'}, full={'service_manager'}),
+    'hitech.kb.article': rule(
+        read={'service_agent', 'sales_rep'}, create={'service_agent'},
+        write={'service_agent'}, full={'service_manager'}),
+    'hitech.kb.article-product.category': rule(),
+    'hitech.kb.article-product.product': rule(),
     }
 
 # Internal storage of the platform: nobody reaches it over RPC (hardening)

@@ -1,0 +1,774 @@
+# This file is part of HiTech CRM. See LICENSE for details.
+"""The knowledge base of the service desk: categories, articles with a
+review workflow, and a fuzzy search that tolerates typos, partial words
+and Chinese text.
+
+The top of the file holds the pure-Python normalisation and scoring (no
+Pool, no database) so that the benchmark and the tests reuse them; the
+Tryton models follow.
+
+Search works in two steps:
+
+1. candidates: on PostgreSQL with pg_trgm, the word similarity operator
+   ``<%`` of each query token against the stored ``search_index`` (GIN
+   trigram index), ordered by the summed word similarity; elsewhere, a
+   ``LIKE`` prefilter on the first and last three characters of each
+   token;
+2. ranking: every candidate is scored in Python with rapidfuzz (exact
+   word, prefix of a word, edit similarity), the title counting more.
+
+Chinese has no spaces: runs of CJK characters are indexed and searched
+as overlapping character bigrams ("打印机" -> "打印 印机").
+"""
+import re
+import unicodedata
+
+try:
+    from rapidfuzz import fuzz, process
+except ImportError:
+    fuzz = process = None
+
+from sql import Literal
+from sql.aggregate import Count
+from sql.functions import Function
+from sql.operators import BinaryOperator
+
+from trytond import backend
+from trytond.i18n import gettext
+from trytond.model import (
+    DeactivableMixin, Index, ModelSQL, ModelView, Workflow, fields, tree)
+from trytond.model.exceptions import AccessError
+from trytond.pool import Pool, PoolMeta
+from trytond.pyson import Eval, Id
+from trytond.rpc import RPC
+from trytond.tools import grouped_slice, reduce_ids
+from trytond.transaction import Transaction, without_check_access
+
+from .exceptions import KBArticleError
+
+# --------------------------------------------------------------------------
+# Normalisation and scoring (pure Python)
+# --------------------------------------------------------------------------
+
+# The stored search index is cut at this length: the start of the problem
+# is what describes it; the cut keeps the trigram checks cheap.
+INDEX_SIZE = 1000
+# A query token scoring less than this against every word of an article
+# does not match it.
+TOKEN_CUTOFF = 75
+# A prefix of a word ("print" for "printer") scores this much.
+PREFIX_SCORE = 92
+# Share of the score given by the title
+TITLE_WEIGHT = 0.25
+# pg_trgm word similarity above which a token is a candidate
+TRIGRAM_THRESHOLD = 0.3
+# Candidates fetched per result before ranking in Python
+CANDIDATE_FACTOR = 5
+MIN_CANDIDATES = 50
+# On other backends, at most this many candidates are scored
+FALLBACK_CANDIDATES = 2000
+
+_WORD_RE = re.compile(r'[^\W_]+')
+
+
+def _is_cjk(char):
+    code = ord(char)
+    return (0x2e80 <= code <= 0x9fff or 0xac00 <= code <= 0xd7af
+        or 0xf900 <= code <= 0xfaff or 0x20000 <= code <= 0x2fa1f)
+
+
+def fold(text):
+    "Fold full-width forms, accents and case"
+    text = unicodedata.normalize('NFKC', text or '').casefold()
+    text = unicodedata.normalize('NFKD', text)
+    return ''.join(c for c in text if not unicodedata.combining(c))
+
+
+def tokenize(text):
+    """Return the search tokens of a text: folded words, and CJK runs as
+    overlapping character bigrams.
+
+    >>> tokenize("Pritner 打印机")
+    ['pritner', '打印', '印机']
+    """
+    tokens = []
+    for word in _WORD_RE.findall(fold(text)):
+        run, cjk = [], None
+        for char in word + ' ':
+            is_cjk = _is_cjk(char) if char != ' ' else None
+            if run and is_cjk != cjk:
+                chunk = ''.join(run)
+                if cjk:
+                    if len(chunk) == 1:
+                        tokens.append(chunk)
+                    else:
+                        tokens.extend(chunk[i:i + 2]
+                            for i in range(len(chunk) - 1))
+                else:
+                    tokens.append(chunk)
+                run = []
+            run.append(char)
+            cjk = is_cjk
+    return tokens
+
+
+def query_tokens(text):
+    "The distinct tokens of a query that carry meaning"
+    seen, result = set(), []
+    for token in tokenize(text):
+        if token in seen:
+            continue
+        if len(token) < 2 and not _is_cjk(token):
+            continue
+        seen.add(token)
+        result.append(token)
+    return result
+
+
+def index_text(*texts):
+    "The stored search index: distinct tokens of the texts, in order"
+    seen, result, size = set(), [], 0
+    for text in texts:
+        for token in tokenize(text):
+            if token in seen:
+                continue
+            if size + len(token) + 1 > INDEX_SIZE:
+                return ' '.join(result)
+            seen.add(token)
+            result.append(token)
+            size += len(token) + 1
+    return ' '.join(result)
+
+
+def token_score(token, words):
+    "Best score 0-100 of a query token against a list of words"
+    if not words:
+        return 0
+    if token in words:
+        return 100
+    best = 0
+    if len(token) >= 3:
+        if any(w.startswith(token) for w in words):
+            return PREFIX_SCORE
+        if fuzz is not None:
+            match = process.extractOne(
+                token, words, scorer=fuzz.ratio, score_cutoff=TOKEN_CUTOFF)
+            if match:
+                best = match[1]
+            # a partial word with a typo: "pritn" for "printer"
+            prefixes = [w[:len(token)] for w in words if len(w) > len(token)]
+            match = process.extractOne(
+                token, prefixes, scorer=fuzz.ratio,
+                score_cutoff=TOKEN_CUTOFF)
+            if match:
+                best = max(best, match[1] * PREFIX_SCORE / 100)
+    return best if best >= TOKEN_CUTOFF else 0
+
+
+def score(tokens, index, title):
+    """Return the score 0-100 of an article for the query tokens, from its
+    search index and its title"""
+    if not tokens:
+        return 0
+    words = index.split() if isinstance(index, str) else list(index)
+    title_words = tokenize(title)
+    total = 0
+    for token in tokens:
+        body = token_score(token, words)
+        head = token_score(token, title_words) if body else 0
+        total += body * (1 - TITLE_WEIGHT) + head * TITLE_WEIGHT
+    return round(total / len(tokens), 2)
+
+
+def rank(tokens, candidates, limit):
+    """Rank candidates (id, index, title) for the tokens; return
+    [(id, score)] best first, without the ones that do not match"""
+    scored = []
+    for id_, index, title in candidates:
+        value = score(tokens, index or '', title or '')
+        if value > 0:
+            scored.append((id_, value))
+    scored.sort(key=lambda s: (-s[1], s[0]))
+    if limit is not None:
+        scored = scored[:limit]
+    return scored
+
+
+class WordSimilar(BinaryOperator):
+    "pg_trgm word similarity operator: uses the GIN trigram index"
+    __slots__ = ()
+    _operator = '<%%'
+
+
+class WordSimilarity(Function):
+    "pg_trgm word similarity of a text to the words of another"
+    __slots__ = ()
+    _function = 'WORD_SIMILARITY'
+
+
+def _has_trigram():
+    database = Transaction().database
+    return (backend.name == 'postgresql'
+        and database.has_extension('pg_trgm'))
+
+
+# --------------------------------------------------------------------------
+# Models
+# --------------------------------------------------------------------------
+
+STATES = [
+    ('draft', "Draft"),
+    ('review', "To Review"),
+    ('published', "Published"),
+    ('archived', "Archived"),
+    ]
+VISIBILITIES = [
+    ('internal', "Internal"),
+    ('public', "Public"),
+    ]
+# Fields of the content an agent may only change while the article is a
+# draft
+CONTENT_FIELDS = {
+    'title', 'problem', 'cause', 'resolution', 'keywords', 'category',
+    'product_categories', 'products', 'language', 'visibility'}
+
+
+def _is_manager():
+    pool = Pool()
+    User = pool.get('res.user')
+    ModelData = pool.get('ir.model.data')
+    transaction = Transaction()
+    if transaction.user == 0:
+        return True
+    group = ModelData.get_id('hitech_service', 'group_service_manager')
+    return group in User.get_groups()
+
+
+class Rule(metaclass=PoolMeta):
+    __name__ = 'ir.rule'
+
+    @classmethod
+    def _hitech_rule_models(cls):
+        # the rules of the articles use hitech_user (own drafts)
+        return super()._hitech_rule_models() | {'hitech.kb.article'}
+
+
+class Category(
+        DeactivableMixin, tree(separator=' / '), ModelSQL, ModelView):
+    "Knowledge Category"
+    __name__ = 'hitech.kb.category'
+    __string__ = "Knowledge Category"
+
+    name = fields.Char("Name", required=True, translate=True)
+    code = fields.Char("Code", strip=True)
+    parent = fields.Many2One(
+        'hitech.kb.category', "Parent", ondelete='RESTRICT',
+        help="The category above this one.")
+    children = fields.One2Many(
+        'hitech.kb.category', 'parent', "Children",
+        help="The categories below this one.")
+    description = fields.Text("Description", translate=True)
+    articles = fields.One2Many(
+        'hitech.kb.article', 'category', "Articles", readonly=True)
+    article_count = fields.Function(
+        fields.Integer("Articles",
+            help="The number of articles of the category (not of its "
+            "children)."),
+        'get_article_count')
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._order.insert(0, ('name', 'ASC'))
+
+    @classmethod
+    def get_article_count(cls, categories, name):
+        pool = Pool()
+        Article = pool.get('hitech.kb.article')
+        article = Article.__table__()
+        cursor = Transaction().connection.cursor()
+        result = {c.id: 0 for c in categories}
+        for sub_ids in grouped_slice([c.id for c in categories]):
+            cursor.execute(*article.select(
+                    article.category, Count(Literal('*')),
+                    where=reduce_ids(article.category, sub_ids),
+                    group_by=article.category))
+            result.update(cursor)
+        return result
+
+
+class Article(Workflow, ModelSQL, ModelView):
+    "Knowledge Article"
+    __name__ = 'hitech.kb.article'
+    __string__ = "Knowledge Article"
+    _rec_name = 'title'
+
+    _content_states = {
+        'readonly': ((Eval('state') != 'draft')
+            & ~Id('hitech_service', 'group_service_manager').in_(
+                Eval('context', {}).get('groups', []))),
+        }
+
+    number = fields.Char("Number", readonly=True,
+        help="The reference of the article, given when it is created.")
+    title = fields.Char("Title", required=True, states=_content_states,
+        help="A short description of the problem as a customer would "
+        "say it.")
+    problem = fields.Text("Problem", states=_content_states,
+        help="The symptoms: what the customer sees, error messages.")
+    cause = fields.Text("Cause", states=_content_states,
+        help="Why it happens.")
+    resolution = fields.Text("Resolution", states=_content_states,
+        help="The steps that solve the problem.")
+    keywords = fields.Char("Keywords", states=_content_states,
+        help="Other words customers use for the problem, separated by "
+        "spaces or commas; they are searched like the title.")
+    category = fields.Many2One(
+        'hitech.kb.category', "Category", ondelete='RESTRICT',
+        states=_content_states)
+    product_categories = fields.Many2Many(
+        'hitech.kb.article-product.category', 'article', 'category',
+        "Product Categories", states=_content_states,
+        help="The product lines the article applies to.")
+    products = fields.Many2Many(
+        'hitech.kb.article-product.product', 'article', 'product',
+        "Products", states=_content_states,
+        help="The products the article applies to.")
+    language = fields.Many2One(
+        'ir.lang', "Language", required=True, ondelete='RESTRICT',
+        domain=[('translatable', '=', True)],
+        states=_content_states,
+        help="The language the article is written in.")
+    visibility = fields.Selection(
+        VISIBILITIES, "Visibility", required=True, states=_content_states,
+        help="Internal articles are read by the staff only; public ones "
+        "are also shown to customers on the portal once published.")
+    state = fields.Selection(STATES, "State", readonly=True, required=True,
+        sort=False)
+    author = fields.Many2One(
+        'res.user', "Author", readonly=True, ondelete='RESTRICT')
+    reviewer = fields.Many2One(
+        'res.user', "Reviewer", readonly=True, ondelete='RESTRICT',
+        help="The service manager who published the article.")
+    published_date = fields.Date("Published Date", readonly=True)
+    revision = fields.Integer("Revision", readonly=True,
+        help="Increased each time a published article is taken back to "
+        "draft for a new revision.")
+    search_index = fields.Text("Search Index", readonly=True,
+        help="Title, keywords and problem normalised for the fuzzy "
+        "search.")
+    fuzzy = fields.Function(
+        fields.Char("Search",
+            help="Search the title, keywords and problem tolerating typos "
+            "and partial words."),
+        'get_fuzzy', searcher='search_fuzzy')
+    mine = fields.Function(
+        fields.Boolean("Mine", help="Written by you."),
+        'get_mine', searcher='search_mine')
+    articles = fields.Function(
+        fields.Integer("Articles", help="1 per article, for the graphs."),
+        'get_articles')
+    usage_count = fields.Function(
+        fields.Integer("Usage",
+            help="The number of tickets resolved with the article."),
+        'get_usage_count')
+
+    del _content_states
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_indexes.update({
+                Index(t, (t.search_index, Index.Similarity())),
+                Index(t, (t.state, Index.Equality()),
+                    (t.visibility, Index.Equality())),
+                })
+        cls._order = [
+            ('published_date', 'DESC NULLS FIRST'),
+            ('number', 'DESC'),
+            ('id', 'DESC'),
+            ]
+        cls.__rpc__.update({
+                'search_ranked': RPC(readonly=True),
+                })
+        cls._transitions |= {
+            ('draft', 'review'),
+            ('review', 'draft'),
+            ('review', 'published'),
+            ('published', 'archived'),
+            ('archived', 'published'),
+            ('published', 'draft'),
+            ('archived', 'draft'),
+            }
+        cls._buttons.update({
+                'submit': {
+                    'invisible': Eval('state') != 'draft',
+                    'icon': 'tryton-forward',
+                    'depends': ['state'],
+                    },
+                'reject': {
+                    'invisible': Eval('state') != 'review',
+                    'icon': 'tryton-back',
+                    'depends': ['state'],
+                    },
+                'publish': {
+                    'invisible': ~Eval('state').in_(['review', 'archived']),
+                    'icon': 'tryton-ok',
+                    'depends': ['state'],
+                    },
+                'archive': {
+                    'invisible': Eval('state') != 'published',
+                    'icon': 'tryton-archive',
+                    'depends': ['state'],
+                    },
+                'revise': {
+                    'invisible': ~Eval('state').in_(['published', 'archived']),
+                    'icon': 'tryton-refresh',
+                    'depends': ['state'],
+                    },
+                })
+
+    @classmethod
+    def __register__(cls, module):
+        # The trigram index needs pg_trgm, a trusted extension (PostgreSQL
+        # 13+): the database owner may create it.  It is created in its
+        # own committed connection so that has_extension sees it; when it
+        # cannot be created the search falls back to LIKE + rapidfuzz.
+        database = Transaction().database
+        if backend.name == 'postgresql':
+            connection = database.get_connection(autocommit=True)
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute('CREATE EXTENSION IF NOT EXISTS pg_trgm')
+            except Exception:
+                pass
+            finally:
+                database.put_connection(connection)
+            database._extensions.get(database.name, {}).pop('pg_trgm', None)
+        super().__register__(module)
+
+    @classmethod
+    def default_state(cls):
+        return 'draft'
+
+    @classmethod
+    def default_visibility(cls):
+        return 'internal'
+
+    @classmethod
+    def default_revision(cls):
+        return 1
+
+    @classmethod
+    def default_author(cls):
+        return Transaction().user or None
+
+    @classmethod
+    def default_language(cls):
+        pool = Pool()
+        Lang = pool.get('ir.lang')
+        code = Transaction().language
+        langs = Lang.search([('code', '=', code)], limit=1)
+        if langs:
+            return langs[0].id
+
+    def get_rec_name(self, name):
+        if self.number:
+            return '%s: %s' % (self.number, self.title)
+        return self.title
+
+    @classmethod
+    def search_rec_name(cls, name, clause):
+        _, operator, operand, *extra = clause
+        if (operator in {'ilike', 'like'} and isinstance(operand, str)
+                and query_tokens(operand.replace('%', ' '))):
+            return ['OR',
+                ('number', operator, operand, *extra),
+                ('title', operator, operand, *extra),
+                ('fuzzy', '=', operand.replace('%', ' ').strip()),
+                ]
+        return ['OR',
+            ('number', operator, operand, *extra),
+            ('title', operator, operand, *extra),
+            ]
+
+    def get_mine(self, name):
+        return bool(self.author and self.author.id == Transaction().user)
+
+    @classmethod
+    def search_mine(cls, name, clause):
+        _, operator, value = clause[:3]
+        positive = (operator == '=') == bool(value)
+        return [('author', '=' if positive else '!=', Transaction().user)]
+
+    def get_articles(self, name):
+        return 1
+
+    def get_fuzzy(self, name):
+        return None
+
+    @classmethod
+    def search_fuzzy(cls, name, clause):
+        _, operator, value = clause[:3]
+        if operator not in {'=', 'ilike', 'like'} or not value:
+            return [('id', '=', -1)]
+        tokens = query_tokens(value.replace('%', ' '))
+        if not tokens:
+            return [('id', '=', -1)]
+        if _has_trigram():
+            return [('id', 'in', cls._trigram_query(tokens))]
+        return [('id', 'in', [i for i, _ in cls._fuzzy_ids(
+                        tokens, None, None)])]
+
+    @classmethod
+    def get_usage_count(cls, articles, name):
+        return cls._usage_counts([a.id for a in articles])
+
+    @classmethod
+    def _usage_counts(cls, ids):
+        "Return {article id: number of uses}; ticket links extend it"
+        return {i: 0 for i in ids}
+
+    @classmethod
+    def preprocess_values(cls, mode, values):
+        pool = Pool()
+        ModelData = pool.get('ir.model.data')
+        Sequence = pool.get('ir.sequence')
+        values = super().preprocess_values(mode, values)
+        if mode == 'create':
+            values.setdefault('author', Transaction().user or None)
+            if not values.get('number'):
+                with without_check_access():
+                    sequence = Sequence(ModelData.get_id(
+                            'hitech_service', 'sequence_kb_article'))
+                    values['number'] = sequence.get()
+        return values
+
+    def compute_fields(self, field_names=None):
+        values = super().compute_fields(field_names=field_names)
+        if (field_names is None
+                or field_names & {'title', 'keywords', 'problem'}):
+            index = index_text(self.title, self.keywords, self.problem)
+            if index != self.search_index:
+                values['search_index'] = index
+        return values
+
+    @classmethod
+    def check_modification(cls, mode, articles, values=None, external=False):
+        super().check_modification(
+            mode, articles, values=values, external=external)
+        if mode == 'delete':
+            for article in articles:
+                if article.state not in {'draft', 'archived'}:
+                    raise AccessError(gettext(
+                            'hitech_service.msg_kb_article_delete',
+                            article=article.rec_name))
+        elif mode == 'write' and external and not _is_manager():
+            if values.keys() & CONTENT_FIELDS:
+                for article in articles:
+                    if article.state != 'draft':
+                        raise AccessError(gettext(
+                                'hitech_service.msg_kb_article_readonly',
+                                article=article.rec_name))
+
+    @classmethod
+    def copy(cls, articles, default=None):
+        default = default.copy() if default is not None else {}
+        for name in ['number', 'reviewer', 'published_date']:
+            default.setdefault(name)
+        default.setdefault('revision', 1)
+        default.setdefault('author', Transaction().user or None)
+        return super().copy(articles, default=default)
+
+    # Workflow ------------------------------------------------------------
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('review')
+    def submit(cls, articles):
+        for article in articles:
+            if not (article.resolution or '').strip():
+                raise KBArticleError(gettext(
+                        'hitech_service.msg_kb_article_resolution_required',
+                        article=article.rec_name))
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('draft')
+    def reject(cls, articles):
+        pass
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('published')
+    def publish(cls, articles):
+        pool = Pool()
+        Date = pool.get('ir.date')
+        today = Date.today()
+        user = Transaction().user or None
+        for article in articles:
+            article.reviewer = user
+            if not article.published_date or article.state == 'review':
+                article.published_date = today
+        cls.save(articles)
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('archived')
+    def archive(cls, articles):
+        pass
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('draft')
+    def revise(cls, articles):
+        for article in articles:
+            article.revision = (article.revision or 1) + 1
+            article.reviewer = None
+        cls.save(articles)
+
+    # Search --------------------------------------------------------------
+
+    @classmethod
+    def _search_where(cls, public_only):
+        "Return a function giving the condition on the searched articles"
+        def where(table):
+            condition = (table.state == 'published')
+            if public_only:
+                condition &= (table.visibility == 'public')
+            return condition
+        return where
+
+    @classmethod
+    def _trigram_query(cls, tokens, where=None, limit=None, columns=None):
+        "A query on the articles similar to the tokens, best first"
+        table = cls.__table__()
+        condition = None
+        similarity = None
+        for token in tokens:
+            match = WordSimilar(token, table.search_index)
+            condition = match if condition is None else condition | match
+            value = WordSimilarity(token, table.search_index)
+            similarity = value if similarity is None else similarity + value
+        if where is not None:
+            condition &= where(table)
+        cls._set_trigram_threshold()
+        if columns is None:
+            return table.select(table.id, where=condition)
+        return table.select(*columns(table), where=condition,
+            order_by=[similarity.desc, table.id.desc], limit=limit)
+
+    @classmethod
+    def _set_trigram_threshold(cls):
+        cursor = Transaction().connection.cursor()
+        cursor.execute(
+            "SELECT set_config('pg_trgm.word_similarity_threshold', %s, "
+            "true)", (str(TRIGRAM_THRESHOLD),))
+
+    @classmethod
+    def _fuzzy_ids(cls, tokens, where, limit):
+        "Return [(id, score)] of the articles matching the tokens, ranked"
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+
+        def columns(t):
+            return [t.id, t.search_index, t.title]
+        if _has_trigram():
+            size = max(MIN_CANDIDATES, (limit or 0) * CANDIDATE_FACTOR)
+            query = cls._trigram_query(
+                tokens, where=where, limit=size, columns=columns)
+        else:
+            condition = None
+            for token in tokens:
+                if len(token) <= 3:
+                    parts = {token}
+                else:
+                    parts = {token[:3], token[-3:]}
+                for part in parts:
+                    # tokens hold letters and digits only: no wildcard
+                    like = table.search_index.like('%' + part + '%')
+                    condition = like if condition is None else (
+                        condition | like)
+            if where is not None:
+                condition &= where(table)
+            query = table.select(*columns(table), where=condition,
+                order_by=[table.id.desc], limit=FALLBACK_CANDIDATES)
+        cursor.execute(*query)
+        return rank(tokens, cursor, limit)
+
+    @classmethod
+    def search_text(cls, text, limit=10, public_only=False):
+        """Return [(article, score)] of the published articles matching
+        text, best first; score goes from 0 to 100.
+
+        Typos ("pritner") and partial words ("netw") match; Chinese is
+        matched by character bigrams.  The record rules of the user apply
+        when access is checked; public_only keeps the public articles.
+        """
+        tokens = query_tokens(text)
+        if not tokens:
+            return []
+        where = cls._search_where(public_only)
+        ranked = cls._fuzzy_ids(tokens, where, limit)
+        if not ranked:
+            return []
+        # the record rules (and the access check) of the user apply
+        allowed = {a.id: a for a in cls.search(
+                [('id', 'in', [i for i, _ in ranked])])}
+        return [(allowed[i], s) for i, s in ranked if i in allowed]
+
+    @classmethod
+    def search_ranked(cls, text, limit=10, public_only=False):
+        """search_text for RPC clients: a list of dictionaries with id,
+        rec_name and score"""
+        try:
+            limit = max(1, min(int(limit), 100))
+        except (TypeError, ValueError):
+            limit = 10
+        if not isinstance(text, str):
+            return []
+        return [{'id': a.id, 'rec_name': a.rec_name, 'score': s}
+            for a, s in cls.search_text(
+                text[:200], limit=limit, public_only=bool(public_only))]
+
+    @classmethod
+    def related_to(cls, text, limit=5):
+        "Return the published articles related to a text (a ticket subject)"
+        return [a for a, _ in cls.search_text(text, limit=limit)]
+
+    @classmethod
+    def search_public(cls, text, limit=10):
+        """Return [(article, score)] of the published public articles
+        matching text, for the customer portal.
+
+        It runs without the user's rights (the portal user is a web user,
+        not a res.user) but never returns anything else than published
+        public articles.
+        """
+        transaction = Transaction()
+        with transaction.set_user(0), without_check_access():
+            return cls.search_text(text, limit=limit, public_only=True)
+
+
+class ArticleProductCategory(ModelSQL):
+    "Knowledge Article - Product Category"
+    __name__ = 'hitech.kb.article-product.category'
+    __string__ = "Knowledge Article - Product Category"
+    __access__ = {'article'}
+    article = fields.Many2One(
+        'hitech.kb.article', "Article", required=True, ondelete='CASCADE')
+    category = fields.Many2One(
+        'product.category', "Product Category", required=True,
+        ondelete='CASCADE')
+
+
+class ArticleProduct(ModelSQL):
+    "Knowledge Article - Product"
+    __name__ = 'hitech.kb.article-product.product'
+    __string__ = "Knowledge Article - Product"
+    __access__ = {'article'}
+    article = fields.Many2One(
+        'hitech.kb.article', "Article", required=True, ondelete='CASCADE')
+    product = fields.Many2One(
+        'product.product', "Product", required=True, ondelete='CASCADE')

@@ -1,0 +1,294 @@
+# This file is part of HiTech CRM. See LICENSE for details.
+import unittest
+
+from trytond.exceptions import UserError
+from trytond.model.exceptions import AccessError
+from trytond.model.modelview import AccessButtonError
+from trytond.modules.company.tests import create_company, create_employee
+from trytond.modules.hitech_crm_base.tests.common import as_user
+from trytond.modules.hitech_service.kb import (
+    index_text, query_tokens, score, tokenize)
+from trytond.pool import Pool
+from trytond.tests.test_tryton import _DBTestCase, with_transaction
+
+
+def make_user(login, company, group):
+    pool = Pool()
+    User = pool.get('res.user')
+    ModelData = pool.get('ir.model.data')
+    module = ('hitech_crm_base' if group == 'group_sales_rep'
+        else 'hitech_service')
+    employee = create_employee(company, name=login)
+    user, = User.create([{
+                'login': login,
+                'companies': [('add', [company.id])],
+                'company': company.id,
+                'employees': [('add', [employee.id])],
+                'employee': employee.id,
+                'groups': [('add', [ModelData.get_id(module, group)])],
+                }])
+    return user
+
+
+class KBNormalisationTestCase(unittest.TestCase):
+    "Test the normalisation and scoring of the knowledge base search"
+
+    def test_tokenize(self):
+        "Words are folded; Chinese runs become bigrams"
+        self.assertEqual(
+            tokenize("Ｐrinter ÉRROR_42 打印机卡纸 a"),
+            ['printer', 'error', '42', '打印', '印机', '机卡', '卡纸', 'a'])
+        self.assertEqual(tokenize("灯"), ['灯'])
+
+    def test_query_tokens(self):
+        "Query tokens are distinct and single Latin letters are dropped"
+        self.assertEqual(query_tokens("a printer Printer"), ['printer'])
+
+    def test_index_text(self):
+        "The index keeps distinct tokens within its size"
+        self.assertEqual(
+            index_text("Printer jam", "printer, paper"), 'printer jam paper')
+        self.assertLessEqual(len(index_text("word%d " * 1000 % tuple(
+                        range(1000)))), 1000)
+
+    def test_score(self):
+        "Exact words beat prefixes, prefixes beat typos, titles count"
+        index = 'printer paper jam tray'
+        exact = score(['printer'], index, "Printer")
+        prefix = score(['print'], index, "Printer")
+        typo = score(['pritner'], index, "Printer")
+        self.assertEqual(exact, 100)
+        self.assertGreater(exact, prefix)
+        self.assertGreater(prefix, typo)
+        self.assertGreater(typo, 0)
+        self.assertGreater(
+            score(['jam'], index, "Paper jam"), score(['jam'], index, "x"))
+        self.assertEqual(score(['keyboard'], index, "Printer"), 0)
+
+
+class KBTestCase(_DBTestCase):
+    "Test the knowledge base"
+    module = 'hitech_service'
+
+    def _setup(self):
+        pool = Pool()
+        Category = pool.get('hitech.kb.category')
+        self.company = create_company()
+        self.agent = make_user('wang', self.company, 'group_service_agent')
+        self.agent2 = make_user(
+            'okafor', self.company, 'group_service_agent')
+        self.manager = make_user(
+            'lindqvist', self.company, 'group_service_manager')
+        self.rep = make_user('moreau', self.company, 'group_sales_rep')
+        hardware, = Category.create([{'name': "Hardware"}])
+        self.printing, = Category.create([{
+                    'name': "Printing", 'parent': hardware.id}])
+
+    def _article(self, title, problem="", keywords="", state='published',
+            visibility='internal', resolution="Do this."):
+        Article = Pool().get('hitech.kb.article')
+        article, = Article.create([{
+                    'title': title,
+                    'problem': problem,
+                    'keywords': keywords,
+                    'resolution': resolution,
+                    'visibility': visibility,
+                    'category': self.printing.id,
+                    }])
+        if state != 'draft':
+            Article.submit([article])
+            if state in {'published', 'archived'}:
+                Article.publish([article])
+            if state == 'archived':
+                Article.archive([article])
+        return article
+
+    @with_transaction()
+    def test_category_rec_name(self):
+        "Categories show and are searched by their full path"
+        Category = Pool().get('hitech.kb.category')
+        self._setup()
+        self.assertEqual(self.printing.rec_name, "Hardware / Printing")
+        self.assertEqual(
+            Category.search([('rec_name', '=', "Hardware / Printing")]),
+            [self.printing])
+        with self.assertRaises(UserError):
+            Category.write([self.printing.parent], {
+                    'parent': self.printing.id})
+
+    @with_transaction()
+    def test_workflow(self):
+        "Agents write and submit drafts, managers publish"
+        pool = Pool()
+        Article = pool.get('hitech.kb.article')
+        self._setup()
+        with as_user(self.agent):
+            article, = Article.create([{
+                        'title': "Printer offline",
+                        'problem': "The printer shows offline.",
+                        }])
+            self.assertEqual(article.state, 'draft')
+            self.assertTrue(article.number.startswith('KB-'))
+            self.assertEqual(article.author, self.agent)
+            with self.assertRaises(UserError):
+                Article.submit([article])
+            Article.write([article], {'resolution': "Restart the spooler."})
+            Article.submit([article])
+            self.assertEqual(article.state, 'review')
+            with self.assertRaises(AccessButtonError):
+                Article.publish([article])
+            with self.assertRaises(AccessError):
+                Article.write([article], {'title': "Changed"})
+        with as_user(self.manager):
+            article = Article(article.id)
+            Article.publish([article])
+            self.assertEqual(article.state, 'published')
+            self.assertEqual(article.reviewer, self.manager)
+            self.assertTrue(article.published_date)
+            # managers may still correct a published article
+            Article.write([article], {'title': "Printer is offline"})
+        with as_user(self.agent):
+            article = Article(article.id)
+            with self.assertRaises(AccessError):
+                Article.write([article], {'resolution': "Other"})
+            with self.assertRaises(AccessError):
+                Article.delete([article])
+        with as_user(self.manager):
+            Article.revise([article])
+            self.assertEqual((article.state, article.revision), ('draft', 2))
+            Article.submit([article])
+            Article.publish([article])
+            Article.archive([article])
+            self.assertEqual(article.state, 'archived')
+            Article.delete([article])
+
+    @with_transaction()
+    def test_record_rules(self):
+        "Nobody but managers sees the drafts of others"
+        pool = Pool()
+        Article = pool.get('hitech.kb.article')
+        self._setup()
+        with as_user(self.agent):
+            mine, = Article.create([{'title': "Mine"}])
+        with as_user(self.agent2):
+            theirs, = Article.create([{'title': "Theirs"}])
+        published = self._article("Published")
+        review = self._article("Review", state='review')
+        with as_user(self.agent):
+            self.assertEqual(
+                set(Article.search([])), {mine, published, review})
+            with self.assertRaises(AccessError):
+                Article.read([theirs.id], ['title'])
+            self.assertEqual(Article.search([('mine', '=', True)]), [mine])
+        with as_user(self.manager):
+            self.assertEqual(len(Article.search([])), 4)
+        with as_user(self.rep):
+            self.assertEqual(Article.search([]), [published])
+            with self.assertRaises(AccessError):
+                Article.create([{'title': "Rep"}])
+            with self.assertRaises(AccessError):
+                Article.write([Article(published.id)], {'title': "Rep"})
+
+    def _search_fixtures(self):
+        self._setup()
+        return {
+            'printer': self._article(
+                "Printer does not print",
+                problem="Jobs stay in the queue of the network printer.",
+                keywords="spooler"),
+            'paper': self._article(
+                "Paper jam in tray 2",
+                problem="The printer reports a paper jam although the "
+                "tray is empty."),
+            'network': self._article(
+                "Network switch drops packets",
+                problem="Intermittent loss on the uplink port.",
+                visibility='public'),
+            'chinese': self._article(
+                "打印机卡纸",
+                problem="打印机显示卡纸错误，但纸盒是空的。",
+                visibility='public'),
+            'draft': self._article(
+                "Printer driver crash", state='draft'),
+            'archived': self._article(
+                "Old printer firmware", state='archived'),
+            }
+
+    @with_transaction()
+    def test_search_text(self):
+        "Typos, partial words and Chinese are found, ranked"
+        Article = Pool().get('hitech.kb.article')
+        a = self._search_fixtures()
+
+        def found(text, **kwargs):
+            return [r for r, _ in Article.search_text(text, **kwargs)]
+
+        # typo: the title match ranks first; drafts and archives are out
+        self.assertEqual(found("pritner"), [a['printer'], a['paper']])
+        # partial word
+        self.assertEqual(found("netw"), [a['network'], a['printer']])
+        self.assertEqual(found("pack"), [a['network']])
+        # several words: the article with all of them first
+        self.assertEqual(found("papr jam")[0], a['paper'])
+        # Chinese without spaces, whole and partial
+        self.assertEqual(found("打印机"), [a['chinese']])
+        self.assertEqual(found("卡纸错误"), [a['chinese']])
+        # nothing close
+        self.assertEqual(found("keyboard"), [])
+        self.assertEqual(found(""), [])
+        # scores are ranked and bounded
+        scores = [s for _, s in Article.search_text("printer")]
+        self.assertEqual(scores, sorted(scores, reverse=True))
+        self.assertTrue(all(0 < s <= 100 for s in scores))
+        # limit and public only
+        self.assertEqual(len(found("printer", limit=1)), 1)
+        self.assertEqual(found("pritner", public_only=True), [])
+        self.assertEqual(found("打印", public_only=True), [a['chinese']])
+        self.assertEqual(Article.related_to("Printer prints nothing", 1),
+            [a['printer']])
+
+    @with_transaction()
+    def test_search_box(self):
+        "The search box of the client searches with typos"
+        Article = Pool().get('hitech.kb.article')
+        a = self._search_fixtures()
+        with as_user(self.agent):
+            result = Article.search([('rec_name', 'ilike', '%pritner%')])
+            self.assertIn(a['printer'], result)
+            self.assertIn(a['paper'], result)
+            self.assertNotIn(a['network'], result)
+            # the agent does not see the draft of another user
+            self.assertNotIn(a['draft'], result)
+            self.assertEqual(
+                Article.search([('rec_name', 'ilike', a['network'].number)]),
+                [a['network']])
+        with as_user(self.rep):
+            result = Article.search([('fuzzy', '=', "switsh")])
+            self.assertEqual(result, [a['network']])
+            # rules apply to search_text as well
+            self.assertEqual(
+                [r for r, _ in Article.search_text("printer driver")],
+                [a['printer'], a['paper']])
+
+    @with_transaction()
+    def test_search_public(self):
+        "The portal search needs no rights and returns public articles only"
+        pool = Pool()
+        Article = pool.get('hitech.kb.article')
+        User = pool.get('res.user')
+        a = self._search_fixtures()
+        nobody, = User.create([{'login': 'portal'}])
+        with as_user(nobody):
+            with self.assertRaises(AccessError):
+                Article.search([])
+            result = Article.search_public("network swich")
+            self.assertEqual([r.id for r, _ in result], [a['network'].id])
+            self.assertEqual(result[0][0].title,
+                "Network switch drops packets")
+            self.assertEqual(Article.search_public("pritner"), [])
+            self.assertEqual(
+                [r.id for r, _ in Article.search_public("卡纸")],
+                [a['chinese'].id])
+
+
+del _DBTestCase
