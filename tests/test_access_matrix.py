@@ -109,6 +109,17 @@ POLICY = {
     # company values of the configuration: no ModelView, reached through
     # the configuration
     'hitech.service.configuration.sequence': rule(),
+    # dispatch: agents and engineers work the orders, service managers
+    # approve and delete them; sales reps and finance read them
+    'hitech.work.order': rule(
+        read=READERS | {'service_agent'}, create={'service_agent'},
+        write={'service_agent'}, delete={'service_manager'}, full=ADMIN),
+    'hitech.work.order.expense': rule(
+        read=READERS | {'service_agent'}, create={'service_agent'},
+        write={'service_agent'}, delete={'service_manager'}, full=ADMIN),
+    'hitech.work.order.part': rule(
+        read=READERS | {'service_agent'}, create={'service_agent'},
+        write={'service_agent'}, delete={'service_manager'}, full=ADMIN),
     }
 
 # Internal storage of the platform: nobody reaches it over RPC (hardening)

@@ -19,3 +19,11 @@ class TicketEmailError(UserError):
 class TicketFormError(UserError):
     "A web form submission that cannot become a ticket"
     pass
+
+
+class WorkOrderError(UserError):
+    pass
+
+
+class WorkOrderValidationError(ValidationError):
+    pass
