@@ -196,6 +196,17 @@ POLICY = {
         read=SALES | {'service_agent'}, full={'service_manager'} | ADMIN),
     # links of tickets to the articles used: reached through the ticket
     'hitech.ticket-hitech.kb.article': rule(),
+    # dispatch: agents and engineers work the orders, service managers
+    # approve and delete them; sales reps and finance read them
+    'hitech.work.order': rule(
+        read=READERS | {'service_agent'}, create={'service_agent'},
+        write={'service_agent'}, delete={'service_manager'}, full=ADMIN),
+    'hitech.work.order.expense': rule(
+        read=READERS | {'service_agent'}, create={'service_agent'},
+        write={'service_agent'}, delete={'service_manager'}, full=ADMIN),
+    'hitech.work.order.part': rule(
+        read=READERS | {'service_agent'}, create={'service_agent'},
+        write={'service_agent'}, delete={'service_manager'}, full=ADMIN),
     }
 # service agents read the service teams of their tickets (hitech_service)
 POLICY['hitech.sales.team']['read'] |= {'service_agent'}

@@ -41,3 +41,11 @@ class SLAError(ValidationError):
 
 class SLAUserError(UserError):
     pass
+
+
+class WorkOrderError(UserError):
+    pass
+
+
+class WorkOrderValidationError(ValidationError):
+    pass
