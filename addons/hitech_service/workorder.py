@@ -792,7 +792,6 @@ class WorkOrderChildMixin:
 class WorkOrderExpense(WorkOrderChildMixin, ModelSQL, ModelView):
     __name__ = 'hitech.work.order.expense'
     __string__ = "Work Order Expense"
-    __access__ = {'work_order'}
 
     work_order = fields.Many2One(
         'hitech.work.order', "Work Order", required=True,
@@ -817,6 +816,12 @@ class WorkOrderExpense(WorkOrderChildMixin, ModelSQL, ModelView):
         file_id='receipt_id')
     receipt_name = fields.Char("Receipt Name")
     receipt_id = fields.Char("Receipt ID", readonly=True)
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        # declared here: Model.__setup__ resets a class-level __access__
+        cls.__access__.add('work_order')
 
     @staticmethod
     def default_date():
@@ -846,7 +851,6 @@ class WorkOrderExpense(WorkOrderChildMixin, ModelSQL, ModelView):
 class WorkOrderPart(WorkOrderChildMixin, ModelSQL, ModelView):
     __name__ = 'hitech.work.order.part'
     __string__ = "Work Order Part"
-    __access__ = {'work_order'}
 
     work_order = fields.Many2One(
         'hitech.work.order', "Work Order", required=True,
@@ -879,6 +883,12 @@ class WorkOrderPart(WorkOrderChildMixin, ModelSQL, ModelView):
         domain=['OR', ('unit_price', '=', None), ('unit_price', '>=', 0)],
         help="The price quoted to the customer.")
     chargeable = fields.Boolean("Chargeable")
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        # declared here: Model.__setup__ resets a class-level __access__
+        cls.__access__.add('work_order')
 
     @staticmethod
     def default_chargeable():

@@ -13,6 +13,8 @@ class HitechServiceTestCase(CompanyTestMixin, ModuleTestCase):
         # the singleton configuration names the company of the web form
         return super()._skip_company_rule | {
             ('hitech.service.configuration', 'web_form_company'),
+            # parts follow the rules of their work order (__access__)
+            ('hitech.work.order.part', 'company'),
             }
 
     @with_transaction()
