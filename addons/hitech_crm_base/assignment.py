@@ -271,7 +271,7 @@ class Opportunity(metaclass=PoolMeta):
         result = {i: 0 for i in employee_ids}
         for sub_ids in grouped_slice(employee_ids):
             cursor.execute(*table.select(
-                    table.employee, Count(Literal('*')),
+                    table.employee, Count(Literal(1)),
                     where=reduce_ids(table.employee, sub_ids)
                     & (table.state == 'lead'),
                     group_by=[table.employee]))

@@ -104,7 +104,7 @@ class Keyword(DeactivableMixin, ModelSQL, ModelView):
                 result['best_rank'].update(cursor)
             if 'lead_count' in names:
                 cursor.execute(*opportunity.select(
-                        opportunity.keyword, Count(Literal('*')),
+                        opportunity.keyword, Count(Literal(1)),
                         where=reduce_ids(opportunity.keyword, sub_ids),
                         group_by=[opportunity.keyword]))
                 result['lead_count'].update(cursor)

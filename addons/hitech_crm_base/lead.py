@@ -252,7 +252,7 @@ class LeadForm(DeactivableMixin, ModelSQL, ModelView):
         result = {f.id: 0 for f in forms}
         for sub_ids in grouped_slice(list(result)):
             cursor.execute(*opportunity.select(
-                    opportunity.lead_form, Count(Literal('*')),
+                    opportunity.lead_form, Count(Literal(1)),
                     where=reduce_ids(opportunity.lead_form, sub_ids),
                     group_by=[opportunity.lead_form]))
             result.update(cursor)
@@ -290,7 +290,7 @@ class LeadCaptureHit(ModelSQL):
         now = datetime.datetime.now()
         start = now - datetime.timedelta(seconds=window)
         cursor.execute(*table.delete(where=table.at < start))
-        cursor.execute(*table.select(Count(Literal('*')),
+        cursor.execute(*table.select(Count(Literal(1)),
                 where=(table.address == address) & (table.at >= start)))
         count, = cursor.fetchone()
         if count >= limit:

@@ -84,7 +84,8 @@ class LeadTestCase(CRMTestCase):
             self.assertEqual(lead.state, 'lead')
             self.assertEqual(lead.lead_email_key, 'li.lei@acme-robotics.cn')
             self.assertEqual(lead.search_keywords, 'lidar price')
-            self.assertEqual(lead.source, self.website)
+            # the visitor came from a search engine
+            self.assertEqual(lead.source.code, 'search')
             self.assertEqual(lead.lead_message,
                 "<script>alert(1)</script> need a quote")
             self.assertTrue(lead.in_pool)
