@@ -61,6 +61,27 @@ class PercentileCont(Expression):
         return tuple(self.expression.params)
 
 
+PERIODS = {'year', 'month', 'week', 'day'}
+
+
+class PeriodTrunc(Expression):
+    "DATE_TRUNC with the period as SQL text, not as a parameter"
+    __slots__ = ('period', 'expression')
+
+    def __init__(self, period, expression):
+        super().__init__()
+        assert period in PERIODS
+        self.period = period
+        self.expression = expression
+
+    def __str__(self):
+        return "DATE_TRUNC('%s', %s)" % (self.period, self.expression)
+
+    @property
+    def params(self):
+        return tuple(self.expression.params)
+
+
 def percentile_by_window(fraction, value, rank, count):
     """The linear interpolation of percentile_cont from the rank of the
     value among the non-null values of its group and their count"""
@@ -435,8 +456,14 @@ class TimeseriesMixin:
     @classmethod
     def _column_period(cls, tables, withs):
         context = Transaction().context
-        date = DateTrunc(context.get('period', 'month'),
-            cls._column_date(tables, withs))
+        period = context.get('period', 'month')
+        if period not in PERIODS:
+            period = 'month'
+        if backend.name == 'postgresql':
+            # the same SQL text in SELECT and GROUP BY (no parameter)
+            date = PeriodTrunc(period, cls._column_date(tables, withs))
+        else:
+            date = DateTrunc(period, cls._column_date(tables, withs))
         return cls.date.sql_cast(date)
 
     @classmethod

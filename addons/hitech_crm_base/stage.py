@@ -23,6 +23,7 @@ from trytond.i18n import gettext
 from trytond.model import (
     DeactivableMixin, Index, ModelSQL, ModelView, Unique, fields,
     sequence_ordered)
+from trytond.model.exceptions import AccessError
 from trytond.modules.currency.fields import Monetary
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Bool, Eval, If
@@ -340,6 +341,16 @@ class StageHistory(ModelSQL, ModelView):
                     & (t.stalled_alerted == Literal(False))),
                 })
         cls._order = [('date', 'DESC'), ('id', 'DESC')]
+
+    @classmethod
+    def check_modification(cls, mode, rows, values=None, external=False):
+        super().check_modification(
+            mode, rows, values=values, external=external)
+        # the access of a child is that of its opportunity (__access__):
+        # refuse here any change a user asks for
+        if external:
+            raise AccessError(gettext(
+                    'hitech_crm_base.msg_stage_history_readonly'))
 
     @classmethod
     def default_first_entry(cls):
