@@ -286,7 +286,7 @@ class Category(
         result = {c.id: 0 for c in categories}
         for sub_ids in grouped_slice([c.id for c in categories]):
             cursor.execute(*article.select(
-                    article.category, Count(Literal('*')),
+                    article.category, Count(article.id),
                     where=reduce_ids(article.category, sub_ids),
                     group_by=article.category))
             result.update(cursor)
@@ -534,7 +534,7 @@ class Article(Workflow, ModelSQL, ModelView):
         result = {i: 0 for i in ids}
         for sub_ids in grouped_slice(ids):
             cursor.execute(*link.select(
-                    link.article, Count(Literal('*')),
+                    link.article, Count(link.id),
                     where=reduce_ids(link.article, sub_ids),
                     group_by=link.article))
             result.update(cursor)
