@@ -118,7 +118,7 @@ def generate(args, cursor, company, employees, stages):
     cursor.execute((
         'INSERT INTO sale_opportunity (number, company, currency, party, '
         'employee, sales_team, start_date, conversion_probability, state, '
-        'amount, process, stage, stage_entered_at, create_uid, '
+        'amount, sales_process, stage, stage_entered_at, create_uid, '
         'create_date) '
         'SELECT \'B\' || g, %(company)s, %(currency)s, %(party)s, '
         '(%(employees)s)[1 + g %% %(n_employees)s], NULL, '

@@ -41,7 +41,7 @@ def build(builder):
     competitors = Party.search([('account_type', '=', 'competitor')])
     opportunities = Opportunity.search([
             ('company', '=', builder.company.id),
-            ('process', '=', None),
+            ('sales_process', '=', None),
             ], order=[('id', 'ASC')])
     table = Opportunity.__table__()
     cursor = Transaction().connection.cursor()
@@ -67,7 +67,7 @@ def build(builder):
         total = sum(weights) * (1.15 if path[-1].kind == 'open' else 1)
         date = start
         values = {
-            'process': process.id,
+            'sales_process': process.id,
             'stage': path[-1].id,
             'conversion_probability': path[-1].probability,
             }

@@ -554,7 +554,7 @@ class OpportunityContact(ModelSQL, ModelView):
 class Opportunity(metaclass=PoolMeta):
     __name__ = 'sale.opportunity'
 
-    process = fields.Many2One(
+    sales_process = fields.Many2One(
         'hitech.sales.process', "Sales Process", ondelete='RESTRICT',
         states={
             'readonly': ~Eval('state').in_(OPEN_STATES),
@@ -563,11 +563,11 @@ class Opportunity(metaclass=PoolMeta):
     stage = fields.Many2One(
         'hitech.opportunity.stage', "Stage", ondelete='RESTRICT',
         domain=[
-            ('process', '=', Eval('process', -1)),
+            ('process', '=', Eval('sales_process', -1)),
             ],
         states={
-            'required': Bool(Eval('process')),
-            'invisible': ~Eval('process'),
+            'required': Bool(Eval('sales_process')),
+            'invisible': ~Eval('sales_process'),
             },
         help="Moving on to a later stage requires the items of the current "
         "stage; the stage sets the probability and every change is "
@@ -625,11 +625,11 @@ class Opportunity(metaclass=PoolMeta):
                     },
                 })
 
-    @fields.depends('process', 'stage')
-    def on_change_process(self):
-        if self.process:
-            if not self.stage or self.stage.process != self.process:
-                self.stage = self.process.first_stage
+    @fields.depends('sales_process', 'stage')
+    def on_change_sales_process(self):
+        if self.sales_process:
+            if not self.stage or self.stage.process != self.sales_process:
+                self.stage = self.sales_process.first_stage
                 self.on_change_stage()
         else:
             self.stage = None
@@ -652,9 +652,9 @@ class Opportunity(metaclass=PoolMeta):
         Process = pool.get('hitech.sales.process')
         Stage = pool.get('hitech.opportunity.stage')
         values = super().preprocess_values(mode, values)
-        if (mode == 'create' and values.get('process')
+        if (mode == 'create' and values.get('sales_process')
                 and not values.get('stage')):
-            stage = Process(values['process']).first_stage
+            stage = Process(values['sales_process']).first_stage
             if stage:
                 values['stage'] = stage.id
         if values.get('stage'):
@@ -717,7 +717,7 @@ class Opportunity(metaclass=PoolMeta):
     @classmethod
     def on_write(cls, opportunities, values):
         callbacks = super().on_write(opportunities, values)
-        if not ({'stage', 'state', 'process'} & values.keys()):
+        if not ({'stage', 'state', 'sales_process'} & values.keys()):
             return callbacks
         before = {o.id: (o.stage, o.stage_entered_at, o.state)
             for o in opportunities}
@@ -766,7 +766,7 @@ class Opportunity(metaclass=PoolMeta):
         pool = Pool()
         History = pool.get('hitech.opportunity.stage.history')
         stage = opportunity.stage
-        process = opportunity.process or stage.process
+        process = opportunity.sales_process or stage.process
         target = None
         if opportunity.state in {'won', 'lost'}:
             if stage.kind != opportunity.state:
@@ -792,7 +792,7 @@ class Opportunity(metaclass=PoolMeta):
             History.record([(o, None, o.stage, None)
                     for o in opportunities if o.stage])
         if mode in {'create', 'write'} and (field_names is None
-                or {'amount', 'process', 'currency'} & set(field_names)):
+                or {'amount', 'sales_process', 'currency'} & set(field_names)):
             cls.alert_big_deals(opportunities)
 
     @classmethod
@@ -931,9 +931,9 @@ class Opportunity(metaclass=PoolMeta):
         table = cls.__table__()
         cursor = Transaction().connection.cursor()
         big = [o for o in opportunities
-            if o.process and o.process.big_deal_amount is not None
+            if o.sales_process and o.sales_process.big_deal_amount is not None
             and not o.big_deal_alerted_at and o.amount
-            and cls._company_amount(o) >= o.process.big_deal_amount]
+            and cls._company_amount(o) >= o.sales_process.big_deal_amount]
         if not big:
             return
         now = datetime.datetime.now()

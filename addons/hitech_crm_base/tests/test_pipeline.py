@@ -63,7 +63,7 @@ class PipelineTestCase(CRMTestCase):
         Opportunity = pool.get('sale.opportunity')
         values.setdefault('party', self.party.id)
         values.setdefault('employee', self.employee.id)
-        values.setdefault('process', self.process.id)
+        values.setdefault('sales_process', self.process.id)
         with set_company(self.company):
             opportunity, = Opportunity.create([values])
         return opportunity
@@ -281,7 +281,7 @@ class PipelineAlertTestCase(CRMTestCase):
         values.setdefault('party', self.party.id)
         values.setdefault('employee', self.rep.id)
         values.setdefault('sales_team', self.team.id)
-        values.setdefault('process', self.process.id)
+        values.setdefault('sales_process', self.process.id)
         with set_company(self.company):
             opportunity, = Opportunity.create([values])
         return opportunity
@@ -428,7 +428,7 @@ class PipelineReportingTestCase(CRMTestCase):
         for i, (opportunity, (_, stage, state, visits)) in enumerate(
                 zip(opportunities, plans)):
             cursor.execute(*table.update(
-                    [table.process, table.stage, table.state],
+                    [table.sales_process, table.stage, table.state],
                     [self.process.id, stage.id, state],
                     where=table.id == opportunity.id))
             # the first three in January, the others in February
