@@ -189,7 +189,13 @@ class Ticket(metaclass=PoolMeta):
                 if policy != ticket.sla_policy:
                     values['sla_policy'] = policy.id if policy else None
                     ticket.sla_policy = policy
-            response, resolution = ticket._sla_deadlines()
+            if ticket.sla_policy:
+                response, resolution = ticket._sla_deadlines()
+            else:
+                # no policy applies: keep the deadlines set by hand or by
+                # an integration
+                response = ticket.response_deadline
+                resolution = ticket.resolution_deadline
             values.update(cls._sla_values(ticket, response, resolution))
             values = {k: v for k, v in values.items()
                 if getattr(ticket, k) != v}
