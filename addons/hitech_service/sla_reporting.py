@@ -168,7 +168,11 @@ class SLAReportCustomer(_SLAReportMixin, ModelSQL, ModelView):
     "Service Levels per Customer"
     __name__ = 'hitech.sla.reporting.customer'
     _key_name = 'account'
-    account = fields.Many2One('party.party', "Customer")
+    account = fields.Many2One('party.party', "Customer",
+        context={
+            'company': Eval('company', -1),
+            },
+        depends={'company'})
 
     @classmethod
     def _key(cls, ticket):
