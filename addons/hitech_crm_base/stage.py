@@ -343,6 +343,15 @@ class StageHistory(ModelSQL, ModelView):
         cls._order = [('date', 'DESC'), ('id', 'DESC')]
 
     @classmethod
+    def create(cls, vlist):
+        transaction = Transaction()
+        # refused before the values are validated, like an access check
+        if transaction.user and transaction.check_access:
+            raise AccessError(gettext(
+                    'hitech_crm_base.msg_stage_history_readonly'))
+        return super().create(vlist)
+
+    @classmethod
     def check_modification(cls, mode, rows, values=None, external=False):
         super().check_modification(
             mode, rows, values=values, external=external)
