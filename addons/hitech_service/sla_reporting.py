@@ -106,6 +106,19 @@ class _SLAReportMixin:
             categories = Category.search(
                 [('parent', 'child_of', [context['category']])])
             where &= ticket.category.in_([c.id for c in categories] or [-1])
+        # the key is computed in a sub-query so that the outer query groups
+        # by a column: PostgreSQL does not match a GROUP BY expression
+        # whose parameters are bound separately (DATE_TRUNC($1, ...))
+        tickets = ticket.select(
+            ticket.id.as_('id'),
+            ticket.company.as_('company'),
+            key.as_('key'),
+            ticket.response_met.as_('response_met'),
+            ticket.resolution_met.as_('resolution_met'),
+            ticket.response_time.as_('response_time'),
+            ticket.resolution_time.as_('resolution_time'),
+            where=where & (ticket.sla_policy != Null))
+        ticket, key = tickets, tickets.key
         met = lambda c: Sum(Case((c == Literal(True), 1), else_=0))  # noqa
         missed = lambda c: Sum(Case((c == Literal(False), 1), else_=0))  # noqa
         return ticket.select(
@@ -115,18 +128,21 @@ class _SLAReportMixin:
             Literal(None).as_('write_uid'),
             Literal(None).as_('write_date'),
             *cls._key_columns(ticket, key),
-            Count(Literal('*')).as_('ticket_count'),
+            Count(ticket.id).as_('ticket_count'),
             met(ticket.response_met).as_('response_met'),
             missed(ticket.response_met).as_('response_breached'),
-            cls._rate(met(ticket.response_met),
-                missed(ticket.response_met)).as_('response_rate'),
+            cls.response_rate.sql_cast(cls._rate(met(ticket.response_met),
+                    missed(ticket.response_met))).as_('response_rate'),
             met(ticket.resolution_met).as_('resolution_met'),
             missed(ticket.resolution_met).as_('resolution_breached'),
-            cls._rate(met(ticket.resolution_met),
-                missed(ticket.resolution_met)).as_('resolution_rate'),
-            cls._hours(ticket.response_time).as_('response_hours'),
-            cls._hours(ticket.resolution_time).as_('resolution_hours'),
-            where=where & (ticket.sla_policy != Null),
+            cls.resolution_rate.sql_cast(cls._rate(
+                    met(ticket.resolution_met),
+                    missed(ticket.resolution_met))).as_('resolution_rate'),
+            # EXTRACT(EPOCH) is numeric on PostgreSQL: cast to the float
+            cls.response_hours.sql_cast(
+                cls._hours(ticket.response_time)).as_('response_hours'),
+            cls.resolution_hours.sql_cast(
+                cls._hours(ticket.resolution_time)).as_('resolution_hours'),
             group_by=cls._group_by(ticket, key))
 
     @classmethod

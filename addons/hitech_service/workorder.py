@@ -1006,44 +1006,56 @@ class WorkOrderReport(ModelSQL, ModelView):
             Sum(line.duration).as_('duration'),
             group_by=work.origin)
 
-        month = DateTrunc('month', Coalesce(
-                order.check_in_at, order.scheduled_start, order.create_date))
-        origin = cls._origin_expression(order)
-        from_ = (order
-            .join(ticket, condition=order.ticket == ticket.id)
-            .join(expenses, 'LEFT',
-                condition=expenses.work_order == order.id)
-            .join(parts, 'LEFT', condition=parts.work_order == order.id)
-            .join(hours, 'LEFT', condition=hours.origin == origin))
+        date = Coalesce(order.check_in_at, order.scheduled_start,
+            order.create_date)
         where = (order.state != 'cancelled')
         if context.get('company'):
             where &= order.company == context['company']
-        date = Coalesce(order.check_in_at, order.scheduled_start,
-            order.create_date)
         if context.get('from_date'):
             where &= date >= datetime.datetime.combine(
                 context['from_date'], datetime.time.min)
         if context.get('to_date'):
             where &= date <= datetime.datetime.combine(
                 context['to_date'], datetime.time.max)
+        # the month is computed in a sub-query so that the outer query
+        # groups by a column: PostgreSQL does not match a GROUP BY
+        # expression whose parameters are bound separately
+        orders = order.join(ticket, condition=order.ticket == ticket.id
+            ).select(
+                order.id.as_('id'),
+                order.create_uid.as_('create_uid'),
+                order.write_uid.as_('write_uid'),
+                order.write_date.as_('write_date'),
+                cls.month.sql_cast(DateTrunc('month', date)).as_('month'),
+                order.company.as_('company'),
+                order.ticket.as_('ticket'),
+                ticket.account.as_('account'),
+                order.engineer.as_('engineer'),
+                cls._origin_expression(order).as_('origin'),
+                where=where)
+        from_ = (orders
+            .join(expenses, 'LEFT',
+                condition=expenses.work_order == orders.id)
+            .join(parts, 'LEFT', condition=parts.work_order == orders.id)
+            .join(hours, 'LEFT', condition=hours.origin == orders.origin))
         return from_.select(
-            Min(order.id).as_('id'),
-            Max(order.create_uid).as_('create_uid'),
+            Min(orders.id).as_('id'),
+            Max(orders.create_uid).as_('create_uid'),
             CurrentTimestamp().as_('create_date'),
-            Max(order.write_uid).as_('write_uid'),
-            Max(order.write_date).as_('write_date'),
-            cls.month.sql_cast(month).as_('month'),
-            order.company.as_('company'),
-            order.ticket.as_('ticket'),
-            ticket.account.as_('account'),
-            order.engineer.as_('engineer'),
-            Count(order.id).as_('work_orders'),
-            cls._hours_expression(Sum(hours.duration)).as_('hours'),
+            Max(orders.write_uid).as_('write_uid'),
+            Max(orders.write_date).as_('write_date'),
+            orders.month.as_('month'),
+            orders.company.as_('company'),
+            orders.ticket.as_('ticket'),
+            orders.account.as_('account'),
+            orders.engineer.as_('engineer'),
+            Count(orders.id).as_('work_orders'),
+            cls.hours.sql_cast(
+                cls._hours_expression(Sum(hours.duration))).as_('hours'),
             Coalesce(Sum(expenses.amount), 0).as_('expense_amount'),
             Coalesce(Sum(parts.amount), 0).as_('parts_cost'),
-            where=where,
-            group_by=[month, order.company, order.ticket, ticket.account,
-                order.engineer])
+            group_by=[orders.month, orders.company, orders.ticket,
+                orders.account, orders.engineer])
 
     @classmethod
     def _origin_expression(cls, order):
