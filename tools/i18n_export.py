@@ -60,7 +60,8 @@ def admin(conf, *args):
     env.pop('TRYTOND_CONFIG', None)
     subprocess.run([
             os.path.join(os.path.dirname(sys.executable), 'trytond-admin'),
-            '-c', conf, '-d', DB_NAME, '--email', 'admin@example.com'] + list(args),
+            '-c', conf, '-d', DB_NAME, '--email', 'admin@example.com']
+        + list(args),
         check=True, env=env, cwd=ROOT)
 
 
