@@ -46,6 +46,16 @@ TAIWAN = [
     ('\0TXT\0', '文字編碼'),
     ('優化', '最佳化'),
     ('默認', '預設'),
+    # s2twp phrase choices that are wrong for a CRM: 代碼 is a code, not
+    # program code; review, publish, permission, type, keyword, mapping.
+    ('程式碼', '代碼'),
+    ('稽核', '審核'),
+    ('釋出', '發佈'),
+    ('許可權', '權限'),
+    ('型別', '類型'),
+    ('關鍵詞', '關鍵字'),
+    ('對映', '對應'),
+    ('視窗', '時間窗'),
     # Taiwan quotes corner brackets.
     ('“', '「'),
     ('”', '」'),
