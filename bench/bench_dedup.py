@@ -301,9 +301,9 @@ def insert_accounts(accounts):
     for start in range(0, len(accounts), 1000):
         chunk = accounts[start:start + 1000]
         cursor.execute(*party.insert(
-                [party.code, party.name, party.active,
+                [party.code, party.name, party.active, party.party_kind,
                     party.create_uid, party.create_date],
-                [['B%07d' % (start + i), a['name'], True, 0, now]
+                [['B%07d' % (start + i), a['name'], True, 'company', 0, now]
                     for i, a in enumerate(chunk)],
                 returning=[party.id]))
         chunk_ids = [r[0] for r in cursor]

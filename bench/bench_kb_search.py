@@ -8,8 +8,9 @@ dedicated database, then runs queries with typos and partial words
 (default 200) through Article.search_text and prints p50/p95 in ms, and
 in the same run the baseline: a plain ILIKE '%word%' query on the title
 and problem (what a search box does without fuzzy search), with the
-ratios.  It also prints how often the article a query was made from is
-among the first 10 results (recall@10) for both.
+ratios.  It also prints how often the search finds what was meant: the
+first fuzzy result holds the correctly spelled word the query was made
+from; ILIKE finds anything at all.
 
 It prints figures and never asserts on time.  Target: p95 < 100 ms.
 
@@ -17,7 +18,8 @@ It prints figures and never asserts on time.  Target: p95 < 100 ms.
     .venv/bin/python bench/bench_kb_search.py --articles 10000   # quicker
 
 The database (default service_kb_bench) is created, and dropped again
-unless --keep is given (--keep also reuses it when it exists).
+unless --keep is given (--keep also reuses it when it exists; the
+articles are generated again).
 """
 import argparse
 import datetime
@@ -251,8 +253,10 @@ def insert_articles(articles):
     columns = [table.number, table.title, table.problem, table.keywords,
         table.resolution, table.language, table.visibility, table.state,
         table.author, table.revision, table.published_date,
-        table.search_index, table.create_uid, table.create_date]
-    ids = []
+        table.search_index, table.search_title, table.create_uid,
+        table.create_date]
+    Word = pool.get('hitech.kb.word')
+    ids, words = [], set()
     for start in range(0, len(articles), 1000):
         chunk = articles[start:start + 1000]
         rows = [[
@@ -262,9 +266,14 @@ def insert_articles(articles):
                 a['state'], 1, 1,
                 today if a['state'] in {'published', 'archived'} else None,
                 index_text(a['title'], a['keywords'], a['problem']),
+                index_text(a['title']),
                 0, now] for i, a in enumerate(chunk)]
         cursor.execute(*table.insert(columns, rows, returning=[table.id]))
         ids.extend(r for r, in cursor)
+        for row in rows:
+            words.update(row[11].split())
+    Word.add(words)
+    print("vocabulary: %d words" % len(words))
     return ids
 
 
@@ -278,7 +287,7 @@ def main():
     os.environ['TRYTOND_DATABASE__URI'] = 'postgresql:///'
     os.environ.pop('TRYTOND_CONFIG', None)
     sys.path.insert(0, ROOT)
-    created = ensure_database(args)
+    ensure_database(args)
 
     from trytond.pool import Pool
     from trytond.transaction import Transaction
@@ -298,20 +307,16 @@ def main():
         articles = [generator.article() for _ in range(args.articles)]
         print("generated %d articles in %.1f s" % (
                 len(articles), time.perf_counter() - start))
-        cursor.execute('SELECT COUNT(*) FROM hitech_kb_article')
-        existing, = cursor.fetchone()
-        if existing and not created and args.keep:
-            print("reusing %d articles" % existing)
-            cursor.execute("SELECT id FROM hitech_kb_article "
-                "WHERE number LIKE 'B%%' ORDER BY number")
-            ids = [r for r, in cursor]
-        else:
-            start = time.perf_counter()
-            ids = insert_articles(articles)
-            transaction.commit()
-            print("inserted by SQL in %.1f s" % (
-                    time.perf_counter() - start))
+        # the articles are generated again: a reused database (--keep)
+        # may hold the articles of another size or version
+        cursor.execute('DELETE FROM hitech_kb_article')
+        cursor.execute('DELETE FROM hitech_kb_word')
+        start = time.perf_counter()
+        ids = insert_articles(articles)
+        transaction.commit()
+        print("inserted by SQL in %.1f s" % (time.perf_counter() - start))
         cursor.execute('ANALYZE hitech_kb_article')
+        cursor.execute('ANALYZE hitech_kb_word')
         transaction.commit()
         from trytond.modules.hitech_service.kb import _has_trigram
         print("pg_trgm available: %s" % _has_trigram())
@@ -327,12 +332,17 @@ def main():
         # warm up the caches of both paths
         for query, word, _ in queries[:10]:
             Article.search_text(query)
+        from trytond.modules.hitech_service.kb import tokenize
+
+        def has_word(index, word):
+            words = set((index or '').split())
+            return all(t in words for t in tokenize(word))
         fuzzy_times, fuzzy_hits = [], 0
         for query, word, target in queries:
             start = time.perf_counter()
             result = Article.search_text(query, limit=10)
             fuzzy_times.append((time.perf_counter() - start) * 1000)
-            if target in [a.id for a, _ in result]:
+            if result and has_word(result[0][0].search_index, word):
                 fuzzy_hits += 1
 
         plain = ("SELECT id FROM hitech_kb_article WHERE state = "
@@ -345,11 +355,11 @@ def main():
             cursor.execute(plain, (pattern, pattern))
             found = [r for r, in cursor]
             ilike_times.append((time.perf_counter() - start) * 1000)
-            if target in found:
+            if found:
                 ilike_hits += 1
             pattern = '%' + word + '%'
             cursor.execute(plain, (pattern, pattern))
-            if target in [r for r, in cursor]:
+            if cursor.fetchall():
                 ilike_hits_plain += 1
 
         print()
@@ -359,15 +369,19 @@ def main():
                 repr(q) for q, _, _ in queries[:8]))
         f50, f95 = percentile(fuzzy_times, 50), percentile(fuzzy_times, 95)
         i50, i95 = percentile(ilike_times, 50), percentile(ilike_times, 95)
+        print("found: the first result holds the word the query was made "
+            "from (fuzzy), any result (ILIKE)")
         print("search_text        p50 %7.1f ms   p95 %7.1f ms   "
-            "recall@10 %.2f" % (f50, f95, fuzzy_hits / len(queries)))
+            "found %.2f" % (f50, f95, fuzzy_hits / len(queries)))
         print("ILIKE '%%query%%'    p50 %7.1f ms   p95 %7.1f ms   "
-            "recall@10 %.2f (%.2f with the correctly spelled word)" % (
+            "found %.2f (%.2f with the correctly spelled word)" % (
                 i50, i95, ilike_hits / len(queries),
                 ilike_hits_plain / len(queries)))
         print("ratio fuzzy/ILIKE  p50 %7.2f      p95 %7.2f" % (
                 f50 / i50 if i50 else float('inf'),
                 f95 / i95 if i95 else float('inf')))
+        print("load average of the machine during the run: %.1f" % (
+                os.getloadavg()[0]))
         print("target p95 < 100 ms: %s" % (
                 "met" if f95 < 100 else "NOT met"))
     if not args.keep:

@@ -91,6 +91,45 @@ POLICY = {
     # care rules are set up by the CRM administrators; the reps read them
     'hitech.care.rule': rule(read=SALES, full=ADMIN),
     'hitech.lead.source': rule(read=READERS, full=ADMIN),
+    # progress of running imports: internal, read through the job
+    'hitech.import.job.progress': rule(),
+    # leads: the CRM administrators set up the capture and the pool; the
+    # managers the assignment rules and keywords; reps read them
+    'hitech.crm.configuration': rule(read=READERS, full=ADMIN),
+    'hitech.lead.form': rule(full=ADMIN),
+    # rate-limit hits are written by the capture route only
+    'hitech.lead.capture.hit': rule(),
+    'hitech.lead.submission': rule(read=READERS),
+    'hitech.lead.pool.log': rule(read=READERS),
+    'hitech.lead.assignment.rule': rule(read=SALES, full={'sales_manager'}),
+    'hitech.lead.assignment.rule-company.employee': rule(),
+    'hitech.lead.registration': rule(
+        read=SALES | {'finance'}, create=SALES, write=SALES, delete=ADMIN),
+    'hitech.keyword': rule(read=READERS, full={'sales_manager'}),
+    'hitech.keyword.rank': rule(read=READERS, full={'sales_manager'}),
+    # sales processes and their stages are set up by the CRM
+    # administrators; reps and finance read them
+    'hitech.sales.process': rule(read=READERS, full=ADMIN),
+    'hitech.opportunity.stage': rule(read=READERS, full=ADMIN),
+    'hitech.opportunity.stage.requirement': rule(read=READERS, full=ADMIN),
+    'hitech.opportunity.lost_reason': rule(read=READERS, full=ADMIN),
+    # the stage history of opportunities is written by the system only
+    'hitech.opportunity.stage.history': rule(read=READERS),
+    'hitech.opportunity.competitor': rule(
+        read=READERS, create=SALES, write=SALES,
+        delete={'sales_manager'}, full=ADMIN),
+    'hitech.opportunity.contact': rule(
+        read=READERS, create=SALES, write=SALES,
+        delete={'sales_manager'}, full=ADMIN),
+    # quotas: reps create and edit their own drafts (record rules), managers
+    # approve; finance reads
+    'hitech.quota': rule(read=READERS, full=SALES),
+    'hitech.quota.period': rule(read=READERS, full=SALES),
+    'hitech.quota.seasonality': rule(read=READERS, full=ADMIN),
+    'hitech.forecast': rule(read=READERS, full=SALES),
+    # adjustments are a history: managers add them, nobody changes them
+    'hitech.forecast.adjustment': rule(
+        read=READERS, create={'sales_manager'}),
     # the knowledge base: agents write drafts (record rules keep them to
     # their own drafts), service managers publish; sales reps read
     'hitech.kb.category': rule(
@@ -100,7 +139,78 @@ POLICY = {
         write={'service_agent'}, full={'service_manager'}),
     'hitech.kb.article-product.category': rule(),
     'hitech.kb.article-product.product': rule(),
+    # the vocabulary of the fuzzy search: internal, written by the system
+    'hitech.kb.word': rule(),
+    # service levels: agents read the calendars, policies and reminder
+    # rules, service managers set them up; lines follow their parent
+    'hitech.service.calendar': rule(
+        read={'service_agent'}, full={'service_manager'} | ADMIN),
+    'hitech.service.calendar.interval': rule(
+        read={'service_agent'}, full={'service_manager'} | ADMIN),
+    'hitech.service.calendar.exception': rule(
+        read={'service_agent'}, full={'service_manager'} | ADMIN),
+    'hitech.sla.policy': rule(
+        read={'service_agent'}, full={'service_manager'} | ADMIN),
+    'hitech.sla.target': rule(
+        read={'service_agent'}, full={'service_manager'} | ADMIN),
+    'hitech.sla.escalation.step': rule(
+        read={'service_agent'}, full={'service_manager'} | ADMIN),
+    'hitech.sla.reminder': rule(
+        read={'service_agent'}, full={'service_manager'} | ADMIN),
+    # written by the escalation cron only; read with the ticket
+    'hitech.ticket.escalation.log': rule(read={'service_agent'} | ADMIN),
+    'hitech.ticket.sla.milestone': rule(),
+    # service desk: agents work tickets, managers also delete them and set
+    # up categories and the configuration; sales reps read the tickets of
+    # their accounts (record rules)
+    'hitech.ticket': rule(
+        read=SALES | {'service_agent'}, create={'service_agent'},
+        write={'service_agent'}, delete={'service_manager'}, full=ADMIN),
+    'hitech.ticket.message': rule(
+        read=SALES | {'service_agent'}, create={'service_agent'},
+        write={'service_agent'}, delete={'service_manager'}, full=ADMIN),
+    'hitech.ticket.category': rule(
+        read=SALES | {'service_agent'}, full={'service_manager'} | ADMIN),
+    # a singleton: create writes the existing record
+    'hitech.service.configuration': rule(
+        read={'service_agent'} | ADMIN,
+        create={'service_manager'} | ADMIN,
+        write={'service_manager'} | ADMIN),
+    # company values of the configuration: no ModelView, reached through
+    # the configuration
+    'hitech.service.configuration.sequence': rule(),
+    # rate limit of the public ticket web form: internal storage
+    'hitech.ticket.form.attempt': rule(),
+    # skills, assignment rules and channel modes are set up by service
+    # managers; agents read them
+    'hitech.service.skill': rule(
+        read={'service_agent'}, full={'service_manager'} | ADMIN),
+    'hitech.service.skill-product.category': rule(),
+    'hitech.service.skill-hitech.ticket.category': rule(),
+    'hitech.ticket.assignment.rule': rule(
+        read={'service_agent'}, full={'service_manager'} | ADMIN),
+    'hitech.ticket.channel.mode': rule(
+        read={'service_agent'}, full={'service_manager'} | ADMIN),
+    # entitlements: managed by service managers, read by agents and reps
+    'hitech.service.entitlement': rule(
+        read=SALES | {'service_agent'}, full={'service_manager'} | ADMIN),
+    # links of tickets to the articles used: reached through the ticket
+    'hitech.ticket-hitech.kb.article': rule(),
+    # dispatch: agents and engineers work the orders, service managers
+    # approve and delete them; sales reps and finance read them
+    'hitech.work.order': rule(
+        read=READERS | {'service_agent'}, create={'service_agent'},
+        write={'service_agent'}, delete={'service_manager'}, full=ADMIN),
+    'hitech.work.order.expense': rule(
+        read=READERS | {'service_agent'}, create={'service_agent'},
+        write={'service_agent'}, delete={'service_manager'}, full=ADMIN),
+    'hitech.work.order.part': rule(
+        read=READERS | {'service_agent'}, create={'service_agent'},
+        write={'service_agent'}, delete={'service_manager'}, full=ADMIN),
     }
+# service agents read the service teams of their tickets (hitech_service)
+POLICY['hitech.sales.team']['read'] |= {'service_agent'}
+POLICY['hitech.sales.team.member']['read'] |= {'service_agent'}
 
 # Internal storage of the platform: nobody reaches it over RPC (hardening)
 INTERNAL = [

@@ -271,6 +271,10 @@ class DemoBuilder:
             self.accounts = self.create_accounts()
             self.create_opportunities()
             self.create_activities()
+            __import__('demo_leads').build(self)
+            __import__('demo_pipeline').build(self)
+            __import__('demo_quota').build(self)
+            __import__('demo_kb').build(self)
         # the demo company is configured: do not greet the administrator
         # with the module configuration wizard
         Item = self.get('ir.module.config_wizard.item')
@@ -734,6 +738,8 @@ class DemoBuilder:
         lost_early = by_state.get('lost', [])[::2]
         Opportunity.write(lost_early, {
                 'lost_reason': "Lost on price against a competitor"})
+        Opportunity.write(lost_early, {
+                'loss_reason': self.ref('hitech_crm_base.lost_reason_price')})
         Opportunity.lost(lost_early)
         to_convert = [o for s in ['converted', 'won'] for o in by_state.get(
                 s, [])] + by_state.get('lost', [])[1::2]

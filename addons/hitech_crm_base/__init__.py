@@ -1,1 +1,4 @@
 # This file is part of HiTech CRM. See LICENSE for details.
+from . import routes
+
+__all__ = [routes]

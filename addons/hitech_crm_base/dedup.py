@@ -6,6 +6,7 @@ The top of the file holds pure-Python normalisation and scoring helpers
 benchmark; the Tryton models follow.
 """
 import datetime
+import functools
 import re
 import unicodedata
 from collections import defaultdict, namedtuple
@@ -158,6 +159,10 @@ def split_generic(tokens):
         if token in GENERIC_WORDS:
             generic.add(token)
             continue
+        if token.isascii():
+            # the Chinese prefixes and suffixes can not match
+            core.append(token)
+            continue
         changed = True
         while changed:
             changed = False
@@ -203,6 +208,7 @@ def normalize_names(name):
     return ''.join(tokens), ''.join(core_tokens(tokens))
 
 
+@functools.lru_cache(maxsize=100_000)
 def normalize_phone(value, region=DEFAULT_PHONE_REGION):
     "Return the E.164 form of a phone number or None"
     if not value:
@@ -289,6 +295,24 @@ def contact_keys(type_, value):
             yield 'domain', domain
 
 
+def party_keys(name, mechanisms=(), codes=()):
+    """Return the set of (kind, value) keys of an active party from its
+    name, its active (type, value) contact mechanisms and identifier
+    codes"""
+    keys = set()
+    compact = normalize_name(name)
+    if compact:
+        keys.add(('name', compact))
+    for type_, value in mechanisms:
+        if type_ in {'phone', 'mobile', 'email', 'website'}:
+            keys.update(contact_keys(type_, value))
+    for code in codes:
+        code = normalize_identifier(code)
+        if code:
+            keys.add(('identifier', code))
+    return keys
+
+
 # --------------------------------------------------------------------------
 # Scoring (pure Python)
 # --------------------------------------------------------------------------
@@ -314,11 +338,18 @@ Probe = namedtuple(
 Candidate = namedtuple('Candidate', ['party', 'score', 'reasons'])
 
 
-def make_probe(id_, name, keys=()):
+@functools.lru_cache(maxsize=200_000)
+def _name_parts(name):
+    "Tokens, compact, core and generic words of a name (cached: the same "
+    "candidates come back for many probes)"
     tokens = name_tokens(name) if name else []
     core, generic = split_generic(tokens)
-    return Probe(id_, tokens, ''.join(tokens), ''.join(core),
-        frozenset(generic), frozenset(keys))
+    return tuple(tokens), ''.join(tokens), ''.join(core), frozenset(generic)
+
+
+def make_probe(id_, name, keys=()):
+    tokens, compact, core, generic = _name_parts(name or '')
+    return Probe(id_, list(tokens), compact, core, generic, frozenset(keys))
 
 
 def _distance_score(a, b):
@@ -523,56 +554,64 @@ class PartyDedupKey(ModelSQL):
         identifier = Identifier.__table__()
         cursor = Transaction().connection.cursor()
 
-        keys = {}
+        names = {}
         cursor.execute(*party.select(party.id, party.name,
                 where=reduce_ids(party.id, party_ids)
                 & (party.active == Literal(True))))
-        for party_id, name in cursor:
-            keys[party_id] = values = set()
-            compact = normalize_name(name)
-            if compact:
-                values.add(('name', compact))
-        if not keys:
-            return keys
+        names.update(cursor)
+        if not names:
+            return {}
+        mechanisms = defaultdict(list)
         cursor.execute(*mechanism.select(
                 mechanism.party, mechanism.type, mechanism.value,
-                where=reduce_ids(mechanism.party, list(keys))
+                where=reduce_ids(mechanism.party, list(names))
                 & (mechanism.active == Literal(True))
                 & mechanism.type.in_(['phone', 'mobile', 'email', 'website'])))
         for party_id, type_, value in cursor:
-            keys[party_id].update(contact_keys(type_, value))
+            mechanisms[party_id].append((type_, value))
+        codes = defaultdict(list)
         cursor.execute(*identifier.select(
                 identifier.party, identifier.code,
-                where=reduce_ids(identifier.party, list(keys))
+                where=reduce_ids(identifier.party, list(names))
                 & (identifier.active == Literal(True))))
         for party_id, code in cursor:
-            code = normalize_identifier(code)
-            if code:
-                keys[party_id].add(('identifier', code))
-        return keys
+            codes[party_id].append(code)
+        return {
+            party_id: party_keys(name, mechanisms[party_id], codes[party_id])
+            for party_id, name in names.items()}
 
     @classmethod
     def refresh(cls, parties):
         "Recompute the keys of parties (records or ids), set-based"
         table = cls.__table__()
-        transaction = Transaction()
-        cursor = transaction.connection.cursor()
-        user = transaction.user
-        now = datetime.datetime.now()
+        cursor = Transaction().connection.cursor()
         party_ids = sorted({int(p) for p in parties})
         for sub_ids in grouped_slice(party_ids, BATCH):
             sub_ids = list(sub_ids)
             cursor.execute(*table.delete(
                     where=reduce_ids(table.party, sub_ids)))
-            rows = [
-                (party_id, kind, value, user, now)
-                for party_id, values in cls.compute(sub_ids).items()
-                for kind, value in sorted(values)]
-            for sub_rows in grouped_slice(rows, BATCH):
-                cursor.execute(*table.insert(
-                        [table.party, table.kind, table.value,
-                            table.create_uid, table.create_date],
-                        list(sub_rows)))
+            cls.insert_keys(cls.compute(sub_ids))
+
+    @classmethod
+    def insert_keys(cls, keys):
+        """Insert {party id: set of (kind, value)} for parties that have no
+        key yet (the importer gives the keys of the accounts it inserts)"""
+        table = cls.__table__()
+        transaction = Transaction()
+        cursor = transaction.connection.cursor()
+        user = transaction.user
+        now = datetime.datetime.now()
+        rows = [
+            (party_id, kind, value, user, now)
+            for party_id, values in sorted(keys.items())
+            for kind, value in sorted(values)]
+        if not rows:
+            return
+        # one prepared statement for all rows (pipelined by psycopg)
+        query, _ = tuple(table.insert(
+                [table.party, table.kind, table.value,
+                    table.create_uid, table.create_date], [rows[0]]))
+        cursor.executemany(query, rows)
 
 
 class Party(metaclass=PoolMeta):
@@ -757,14 +796,21 @@ class Party(metaclass=PoolMeta):
         for i, probe in enumerate(probes):
             for k in probe.keys:
                 by_key[k].add(i)
-        for (kind, value), indexes in by_key.items():
-            cursor.execute(*key.select(key.party,
-                    where=(key.kind == kind) & (key.value == value),
-                    limit=MAX_BLOCK + 1))
-            party_ids = [r for r, in cursor]
+        by_kind = defaultdict(list)
+        for kind, value in by_key:
+            by_kind[kind].append(value)
+        found = defaultdict(list)
+        for kind, values in sorted(by_kind.items()):
+            for sub_values in grouped_slice(sorted(values)):
+                cursor.execute(*key.select(key.value, key.party,
+                        where=(key.kind == kind)
+                        & key.value.in_(list(sub_values))))
+                for value, party_id in cursor:
+                    found[(kind, value)].append(party_id)
+        for k, party_ids in found.items():
             if len(party_ids) > MAX_BLOCK:
                 continue
-            for i in indexes:
+            for i in by_key[k]:
                 candidates[i].update(party_ids)
 
         # Similar names
@@ -773,26 +819,34 @@ class Party(metaclass=PoolMeta):
             cursor.execute(
                 "SELECT set_config('pg_trgm.similarity_threshold', "
                 "'0.3', true)")
-        for i, probe in enumerate(probes):
-            if len(probe.core) < 3:
-                continue
-            if trigram:
-                similarity = transaction.database.similarity(
-                    party.dedup_core, probe.core)
-                query = party.select(party.id,
-                    where=TrigramSimilar(party.dedup_core, probe.core)
-                    & (party.active == Literal(True)),
-                    order_by=[similarity.desc],
-                    limit=20)
-            else:
+            # one query for many probes: a lateral join runs the indexed
+            # search of each
+            cores = [(i, p.core) for i, p in enumerate(probes)
+                if len(p.core) >= 3]
+            for sub in grouped_slice(cores, 200):
+                sub = list(sub)
+                cursor.execute(
+                    'SELECT v.i, p.id FROM (VALUES '
+                    + ', '.join(['(%s::integer, %s::text)'] * len(sub))
+                    + ') AS v (i, core) CROSS JOIN LATERAL ('
+                    'SELECT t.id FROM "' + cls._table + '" AS t '
+                    'WHERE t.dedup_core %% v.core AND t.active '
+                    'ORDER BY similarity(t.dedup_core, v.core) DESC '
+                    'LIMIT 20) AS p',
+                    [x for pair in sub for x in pair])
+                for i, party_id in cursor:
+                    candidates[i].add(party_id)
+        else:
+            for i, probe in enumerate(probes):
+                if len(probe.core) < 3:
+                    continue
                 prefix, suffix = probe.core[:3], probe.core[-3:]
-                query = party.select(party.id,
-                    where=(party.dedup_core.like(prefix + '%')
-                        | party.dedup_core.like('%' + suffix))
-                    & (party.active == Literal(True)),
-                    limit=500)
-            cursor.execute(*query)
-            candidates[i].update(r for r, in cursor)
+                cursor.execute(*party.select(party.id,
+                        where=(party.dedup_core.like(prefix + '%')
+                            | party.dedup_core.like('%' + suffix))
+                        & (party.active == Literal(True)),
+                        limit=500))
+                candidates[i].update(r for r, in cursor)
 
         all_ids = set().union(*candidates) - own_ids
         if not all_ids:
@@ -1067,7 +1121,9 @@ class PartyDuplicate(Workflow, ModelSQL, ModelView):
                     'name_similarity': name_score,
                     'reasons': reasons,
                     })
-        for sub in grouped_slice(to_create, 1000):
+        # creates of 100: the ORM checks each record's browse list, so a
+        # create costs the square of its size
+        for sub in grouped_slice(to_create, 100):
             cls.create(list(sub))
         return len(to_create)
 

@@ -25,3 +25,51 @@ class ActivityValidationError(ValidationError):
 
 class ImportJobError(UserError):
     pass
+
+
+class LeadCaptureError(UserError):
+    "A web form post that cannot become a lead"
+
+    def __init__(self, message, field=None):
+        super().__init__(message)
+        self.field = field
+
+
+class LeadPoolError(UserError):
+    pass
+
+
+class LeadAssignmentError(ValidationError):
+    pass
+
+
+class RegistrationError(UserError):
+    pass
+
+
+class KeywordImportError(UserError):
+    pass
+
+
+class StageRequirementError(UserError):
+    pass
+
+
+class LostReasonError(UserError):
+    pass
+
+
+class QuotaError(UserError):
+    pass
+
+
+class QuotaValidationError(ValidationError):
+    pass
+
+
+class ForecastError(UserError):
+    pass
+
+
+class ForecastValidationError(ValidationError):
+    pass

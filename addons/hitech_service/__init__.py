@@ -1,4 +1,4 @@
 # This file is part of HiTech CRM. See LICENSE for details.
-from . import portal
+from . import portal, routes
 
-__all__ = [portal]
+__all__ = [portal, routes]

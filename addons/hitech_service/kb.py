@@ -20,6 +20,7 @@ Search works in two steps:
 Chinese has no spaces: runs of CJK characters are indexed and searched
 as overlapping character bigrams ("打印机" -> "打印 印机").
 """
+import datetime
 import re
 import unicodedata
 
@@ -30,21 +31,24 @@ except ImportError:
 
 from sql import Literal
 from sql.aggregate import Count
-from sql.functions import Function
+from sql.conditionals import Case
 from sql.operators import BinaryOperator
 
 from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import (
-    DeactivableMixin, Index, ModelSQL, ModelView, Workflow, fields, tree)
+    DeactivableMixin, Index, ModelSQL, ModelView, Unique, Workflow, fields,
+    tree)
 from trytond.model.exceptions import AccessError
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval, Id
 from trytond.rpc import RPC
 from trytond.tools import grouped_slice, reduce_ids
 from trytond.transaction import Transaction, without_check_access
+from trytond.wizard import Button, StateAction, StateView, Wizard
 
 from .exceptions import KBArticleError
+from .ticket import DONE_STATES
 
 # --------------------------------------------------------------------------
 # Normalisation and scoring (pure Python)
@@ -60,8 +64,11 @@ TOKEN_CUTOFF = 75
 PREFIX_SCORE = 92
 # Share of the score given by the title
 TITLE_WEIGHT = 0.25
-# pg_trgm word similarity above which a token is a candidate
+# pg_trgm similarity above which a word of the vocabulary stands for a
+# query token
 TRIGRAM_THRESHOLD = 0.3
+# Words of the vocabulary a query token stands for, at most
+WORDS_PER_TOKEN = 8
 # Candidates fetched per result before ranking in Python
 CANDIDATE_FACTOR = 5
 MIN_CANDIDATES = 50
@@ -126,18 +133,19 @@ def query_tokens(text):
 
 
 def index_text(*texts):
-    "The stored search index: distinct tokens of the texts, in order"
+    """The stored search index: distinct tokens of the texts, in order,
+    between spaces so that a word is matched by LIKE '% word %'"""
     seen, result, size = set(), [], 0
     for text in texts:
         for token in tokenize(text):
             if token in seen:
                 continue
             if size + len(token) + 1 > INDEX_SIZE:
-                return ' '.join(result)
+                return ' %s ' % ' '.join(result)
             seen.add(token)
             result.append(token)
             size += len(token) + 1
-    return ' '.join(result)
+    return ' %s ' % ' '.join(result)
 
 
 def token_score(token, words):
@@ -188,22 +196,10 @@ def rank(tokens, candidates, limit):
         value = score(tokens, index or '', title or '')
         if value > 0:
             scored.append((id_, value))
-    scored.sort(key=lambda s: (-s[1], s[0]))
+    scored.sort(key=lambda s: (-s[1], -s[0]))
     if limit is not None:
         scored = scored[:limit]
     return scored
-
-
-class WordSimilar(BinaryOperator):
-    "pg_trgm word similarity operator: uses the GIN trigram index"
-    __slots__ = ()
-    _operator = '<%%'
-
-
-class WordSimilarity(Function):
-    "pg_trgm word similarity of a text to the words of another"
-    __slots__ = ()
-    _function = 'WORD_SIMILARITY'
 
 
 def _has_trigram():
@@ -290,7 +286,7 @@ class Category(
         result = {c.id: 0 for c in categories}
         for sub_ids in grouped_slice([c.id for c in categories]):
             cursor.execute(*article.select(
-                    article.category, Count(Literal('*')),
+                    article.category, Count(article.id),
                     where=reduce_ids(article.category, sub_ids),
                     group_by=article.category))
             result.update(cursor)
@@ -357,6 +353,8 @@ class Article(Workflow, ModelSQL, ModelView):
     search_index = fields.Text("Search Index", readonly=True,
         help="Title, keywords and problem normalised for the fuzzy "
         "search.")
+    search_title = fields.Char("Search Title", readonly=True,
+        help="The title normalised for the fuzzy search.")
     fuzzy = fields.Function(
         fields.Char("Search",
             help="Search the title, keywords and problem tolerating typos "
@@ -511,13 +509,14 @@ class Article(Workflow, ModelSQL, ModelView):
     @classmethod
     def search_fuzzy(cls, name, clause):
         _, operator, value = clause[:3]
-        if operator not in {'=', 'ilike', 'like'} or not value:
+        if (operator not in {'=', 'ilike', 'like'}
+                or not isinstance(value, str)):
             return [('id', '=', -1)]
         tokens = query_tokens(value.replace('%', ' '))
         if not tokens:
             return [('id', '=', -1)]
         if _has_trigram():
-            return [('id', 'in', cls._trigram_query(tokens))]
+            return [('id', 'in', cls._word_query(tokens))]
         return [('id', 'in', [i for i, _ in cls._fuzzy_ids(
                         tokens, None, None)])]
 
@@ -527,8 +526,19 @@ class Article(Workflow, ModelSQL, ModelView):
 
     @classmethod
     def _usage_counts(cls, ids):
-        "Return {article id: number of uses}; ticket links extend it"
-        return {i: 0 for i in ids}
+        "Return {article id: number of tickets resolved with it}"
+        pool = Pool()
+        Link = pool.get('hitech.ticket-hitech.kb.article')
+        link = Link.__table__()
+        cursor = Transaction().connection.cursor()
+        result = {i: 0 for i in ids}
+        for sub_ids in grouped_slice(ids):
+            cursor.execute(*link.select(
+                    link.article, Count(link.id),
+                    where=reduce_ids(link.article, sub_ids),
+                    group_by=link.article))
+            result.update(cursor)
+        return result
 
     @classmethod
     def preprocess_values(cls, mode, values):
@@ -552,6 +562,9 @@ class Article(Workflow, ModelSQL, ModelView):
             index = index_text(self.title, self.keywords, self.problem)
             if index != self.search_index:
                 values['search_index'] = index
+            title = index_text(self.title)
+            if title != self.search_title:
+                values['search_title'] = title
         return values
 
     @classmethod
@@ -571,6 +584,15 @@ class Article(Workflow, ModelSQL, ModelView):
                         raise AccessError(gettext(
                                 'hitech_service.msg_kb_article_readonly',
                                 article=article.rec_name))
+
+    @classmethod
+    def on_modification(cls, mode, articles, field_names=None):
+        pool = Pool()
+        Word = pool.get('hitech.kb.word')
+        super().on_modification(mode, articles, field_names=field_names)
+        if mode == 'write' and 'search_index' in field_names:
+            Word.add({w for a in articles
+                    for w in (a.search_index or '').split()})
 
     @classmethod
     def copy(cls, articles, default=None):
@@ -641,30 +663,35 @@ class Article(Workflow, ModelSQL, ModelView):
         return where
 
     @classmethod
-    def _trigram_query(cls, tokens, where=None, limit=None, columns=None):
-        "A query on the articles similar to the tokens, best first"
+    def _word_query(cls, tokens, where=None, limit=None, columns=None):
+        """A query on the articles containing the vocabulary words the
+        tokens stand for, those matching most tokens (in the title
+        first) first"""
+        pool = Pool()
+        Word = pool.get('hitech.kb.word')
         table = cls.__table__()
-        condition = None
-        similarity = None
+        condition = Literal(False)
+        rank = Literal(0)
         for token in tokens:
-            match = WordSimilar(token, table.search_index)
-            condition = match if condition is None else condition | match
-            value = WordSimilarity(token, table.search_index)
-            similarity = value if similarity is None else similarity + value
+            words = Word.similar(token)
+            if not words:
+                continue
+            body = title = None
+            for word in words:
+                # words hold letters and digits only: no wildcard
+                pattern = '%% %s %%' % word
+                match = table.search_index.like(pattern)
+                body = match if body is None else body | match
+                match = table.search_title.like(pattern)
+                title = match if title is None else title | match
+            condition |= body
+            rank += Case((body, 2), else_=0) + Case((title, 1), else_=0)
         if where is not None:
             condition &= where(table)
-        cls._set_trigram_threshold()
         if columns is None:
             return table.select(table.id, where=condition)
         return table.select(*columns(table), where=condition,
-            order_by=[similarity.desc, table.id.desc], limit=limit)
-
-    @classmethod
-    def _set_trigram_threshold(cls):
-        cursor = Transaction().connection.cursor()
-        cursor.execute(
-            "SELECT set_config('pg_trgm.word_similarity_threshold', %s, "
-            "true)", (str(TRIGRAM_THRESHOLD),))
+            order_by=[rank.desc, table.id.desc], limit=limit)
 
     @classmethod
     def _fuzzy_ids(cls, tokens, where, limit):
@@ -676,7 +703,7 @@ class Article(Workflow, ModelSQL, ModelView):
             return [t.id, t.search_index, t.title]
         if _has_trigram():
             size = max(MIN_CANDIDATES, (limit or 0) * CANDIDATE_FACTOR)
-            query = cls._trigram_query(
+            query = cls._word_query(
                 tokens, where=where, limit=size, columns=columns)
         else:
             condition = None
@@ -751,6 +778,76 @@ class Article(Workflow, ModelSQL, ModelView):
             return cls.search_text(text, limit=limit, public_only=True)
 
 
+class Word(ModelSQL):
+    """Knowledge Search Word
+
+    The vocabulary of the articles: the words a misspelt or partial query
+    token stands for are looked up here (GIN trigram index), then the
+    articles containing them by their search index."""
+    __name__ = 'hitech.kb.word'
+    __string__ = "Knowledge Search Word"
+
+    word = fields.Char("Word", required=True)
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_constraints += [
+            ('word_uniq', Unique(t, t.word),
+                'hitech_service.msg_kb_word_unique'),
+            ]
+        cls._sql_indexes.add(Index(t, (t.word, Index.Similarity())))
+
+    @classmethod
+    def add(cls, words):
+        "Add the words missing from the vocabulary"
+        words = sorted(w for w in words if w and not _is_cjk(w[0]))
+        if not words:
+            return
+        table = cls.__table__()
+        transaction = Transaction()
+        cursor = transaction.connection.cursor()
+        now = datetime.datetime.now()
+        user = transaction.user
+        for sub_words in grouped_slice(words, 500):
+            query = table.insert(
+                [table.word, table.create_uid, table.create_date],
+                [[w, user, now] for w in sub_words])
+            sql, params = tuple(query)
+            # both PostgreSQL and SQLite 3.24+ skip the known words
+            cursor.execute(sql + ' ON CONFLICT DO NOTHING', params)
+
+    @classmethod
+    def similar(cls, token, limit=WORDS_PER_TOKEN):
+        """Return the words of the vocabulary a query token stands for:
+        the token itself, the words it begins, the similar words"""
+        if _is_cjk(token[0]) or not _has_trigram():
+            return [token]
+        table = cls.__table__()
+        database = Transaction().database
+        cursor = Transaction().connection.cursor()
+        cursor.execute(
+            "SELECT set_config('pg_trgm.similarity_threshold', %s, true)",
+            (str(TRIGRAM_THRESHOLD),))
+        prefix = table.word.like(token + '%')
+        similarity = database.similarity(table.word, token)
+        cursor.execute(*table.select(table.word,
+                where=TrigramSimilar(table.word, token) | prefix,
+                order_by=[
+                    Case((table.word == token, 0), else_=1),
+                    Case((prefix, 0), else_=1),
+                    similarity.desc, table.word],
+                limit=limit))
+        return [w for w, in cursor]
+
+
+class TrigramSimilar(BinaryOperator):
+    "pg_trgm similarity operator: uses the GIN trigram index"
+    __slots__ = ()
+    _operator = '%%'
+
+
 class ArticleProductCategory(ModelSQL):
     "Knowledge Article - Product Category"
     __name__ = 'hitech.kb.article-product.category'
@@ -772,3 +869,149 @@ class ArticleProduct(ModelSQL):
         'hitech.kb.article', "Article", required=True, ondelete='CASCADE')
     product = fields.Many2One(
         'product.product', "Product", required=True, ondelete='CASCADE')
+
+
+class TicketArticle(ModelSQL):
+    "Ticket - Knowledge Article"
+    __name__ = 'hitech.ticket-hitech.kb.article'
+    __string__ = "Ticket - Knowledge Article"
+    __access__ = {'ticket'}
+    ticket = fields.Many2One(
+        'hitech.ticket', "Ticket", required=True, ondelete='CASCADE')
+    article = fields.Many2One(
+        'hitech.kb.article', "Article", required=True, ondelete='CASCADE')
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_constraints += [
+            ('ticket_article_uniq', Unique(t, t.ticket, t.article),
+                'hitech_service.msg_ticket_article_unique'),
+            ]
+        cls._sql_indexes.add(Index(t, (t.article, Index.Equality())))
+
+
+class Ticket(metaclass=PoolMeta):
+    __name__ = 'hitech.ticket'
+
+    resolution = fields.Text("Resolution",
+        states={
+            'readonly': Eval('state').in_(['closed', 'cancelled']),
+            },
+        help="How the ticket was solved; it is proposed as the resolution "
+        "of an article created from the ticket.")
+    kb_articles = fields.Many2Many(
+        'hitech.ticket-hitech.kb.article', 'ticket', 'article',
+        "Knowledge Articles",
+        states={
+            'readonly': Eval('state') == 'cancelled',
+            },
+        help="The articles used to resolve the ticket; they count in the "
+        "usage of the articles.")
+    related_articles = fields.Function(fields.Many2Many(
+            'hitech.kb.article', None, None, "Related Articles",
+            help="Published articles whose title, keywords or problem "
+            "look like the subject of the ticket."),
+        'get_related_articles')
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._buttons.update({
+                'create_article': {
+                    'invisible': ~Eval('state').in_(['resolved', 'closed']),
+                    'icon': 'tryton-add',
+                    'depends': ['state'],
+                    },
+                })
+
+    @classmethod
+    def get_related_articles(cls, tickets, name):
+        pool = Pool()
+        Article = pool.get('hitech.kb.article')
+        result = {}
+        for ticket in tickets:
+            linked = {a.id for a in ticket.kb_articles}
+            result[ticket.id] = [a.id for a in Article.related_to(
+                    ticket.subject or '', limit=5 + len(linked))
+                if a.id not in linked][:5]
+        return result
+
+    @classmethod
+    def copy(cls, tickets, default=None):
+        default = default.copy() if default is not None else {}
+        default.setdefault('kb_articles')
+        default.setdefault('resolution')
+        return super().copy(tickets, default=default)
+
+    @classmethod
+    @ModelView.button_action('hitech_service.wizard_ticket_create_article')
+    def create_article(cls, tickets):
+        pass
+
+
+class TicketCreateArticleStart(ModelView):
+    "Create Knowledge Article from Ticket"
+    __name__ = 'hitech.ticket.create_article.start'
+    __string__ = "Create Knowledge Article from Ticket"
+
+    ticket = fields.Many2One('hitech.ticket', "Ticket", readonly=True)
+    title = fields.Char("Title", required=True)
+    category = fields.Many2One('hitech.kb.category', "Category")
+    problem = fields.Text("Problem")
+    resolution = fields.Text("Resolution", required=True)
+    visibility = fields.Selection(VISIBILITIES, "Visibility", required=True)
+
+
+class TicketCreateArticle(Wizard):
+    "Create Knowledge Article from Ticket"
+    __name__ = 'hitech.ticket.create_article'
+
+    start = StateView('hitech.ticket.create_article.start',
+        'hitech_service.ticket_create_article_start_view_form', [
+            Button("Cancel", 'end', 'tryton-cancel'),
+            Button("Create", 'create_', 'tryton-ok', default=True),
+            ])
+    create_ = StateAction('hitech_service.act_kb_article_form')
+
+    def default_start(self, fields):
+        ticket = self.record
+        if ticket.state not in DONE_STATES or ticket.state == 'cancelled':
+            raise KBArticleError(gettext(
+                    'hitech_service.msg_ticket_article_not_resolved',
+                    ticket=ticket.rec_name))
+        resolution = ticket.resolution
+        if not resolution:
+            # the last answer sent to the customer
+            outgoing = [m for m in ticket.messages
+                if m.direction == 'outgoing' and m.body]
+            if outgoing:
+                resolution = max(
+                    outgoing, key=lambda m: (m.date, m.id)).body
+        return {
+            'ticket': ticket.id,
+            'title': ticket.subject,
+            'problem': ticket.description,
+            'resolution': resolution,
+            'visibility': 'internal',
+            }
+
+    def do_create_(self, action):
+        pool = Pool()
+        Article = pool.get('hitech.kb.article')
+        Ticket = pool.get('hitech.ticket')
+        ticket = self.record
+        article = Article(
+            title=self.start.title,
+            category=self.start.category,
+            problem=self.start.problem,
+            resolution=self.start.resolution,
+            visibility=self.start.visibility,
+            products=[ticket.product] if ticket.product else [],
+            )
+        article.save()
+        Ticket.write([ticket], {'kb_articles': [('add', [article.id])]})
+        action['res_id'] = [article.id]
+        action['views'].reverse()
+        return action, {}

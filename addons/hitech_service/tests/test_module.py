@@ -10,9 +10,15 @@ class HitechServiceTestCase(CompanyTestMixin, ModuleTestCase):
 
     @property
     def _skip_company_rule(self):
-        # web users without a service company stay visible: web.xml has
-        # its own rule (service company empty or one of the user's)
-        return super()._skip_company_rule | {('web.user', 'service_company')}
+        # the singleton configuration names the company of the web form
+        return super()._skip_company_rule | {
+            ('hitech.service.configuration', 'web_form_company'),
+            # parts follow the rules of their work order (__access__)
+            ('hitech.work.order.part', 'company'),
+            # web users without a service company stay visible: web.xml
+            # has its own rule (service company empty or one of the user's)
+            ('web.user', 'service_company'),
+            }
 
     @with_transaction()
     def test_groups_and_menu(self):
@@ -23,9 +29,11 @@ class HitechServiceTestCase(CompanyTestMixin, ModuleTestCase):
         Group = pool.get('res.group')
         menu = Menu(ModelData.get_id('hitech_service', 'menu_service'))
         granted = {g.id for g in menu.groups}
-        self.assertIn(ModelData.get_id('hitech_service', 'group_service_agent'), granted)
-        self.assertIn(ModelData.get_id('hitech_service', 'group_service_manager'), granted)
-        self.assertEqual(Group(ModelData.get_id('hitech_service', 'group_service_manager')).parent.id, ModelData.get_id('hitech_service', 'group_service_agent'))
+        agent = ModelData.get_id('hitech_service', 'group_service_agent')
+        manager = ModelData.get_id('hitech_service', 'group_service_manager')
+        self.assertIn(agent, granted)
+        self.assertIn(manager, granted)
+        self.assertEqual(Group(manager).parent.id, agent)
 
 
 del ModuleTestCase

@@ -1,0 +1,947 @@
+# This file is part of HiTech CRM. See LICENSE for details.
+"""Leads: web capture, the public pool, claims and the daily return of
+idle leads.
+
+A lead is a ``sale.opportunity`` in state ``lead``.  A lead without an
+employee is in the pool (``in_pool``); reps claim from it within the open
+lead limit of the configuration, and a claimed lead without a done
+activity for the return delay of its source goes back to the pool by the
+daily cron, in one set-based UPDATE.
+"""
+import datetime
+import hmac
+import re
+from email.message import EmailMessage
+from urllib.parse import parse_qs, urlsplit
+
+from sql import Literal, Null
+from sql.aggregate import Count
+from sql.conditionals import Case, Coalesce
+from sql.operators import Exists
+
+from trytond.config import config
+from trytond.i18n import gettext
+from trytond.model import (
+    DeactivableMixin, Index, ModelSingleton, ModelSQL, ModelView, Unique,
+    fields)
+from trytond.pool import Pool, PoolMeta
+from trytond.pyson import Eval, Get, If, In
+from trytond.sendmail import send_message_transactional
+from trytond.tools import grouped_slice, reduce_ids
+from trytond.transaction import Transaction
+
+from .dedup import (
+    STRONG_SCORE, normalize_email, normalize_phone)
+from .exceptions import LeadCaptureError, LeadPoolError
+
+try:
+    import phonenumbers
+except ImportError:  # pragma: no cover
+    phonenumbers = None
+
+EMAIL_RE = re.compile(r'^[^@\s<>()\[\],;:"]+@[^@\s<>()\[\],;:"]+\.[^@\s<>]+$')
+# Query parameters that carry the search terms in search engine referrers
+KEYWORD_PARAMETERS = (
+    'q', 'wd', 'word', 'query', 'keyword', 'keywords', 'p', 'text', 'kw')
+# Maximum sizes of the captured fields (characters)
+CAPTURE_SIZES = {
+    'name': 100,
+    'company': 200,
+    'email': 254,
+    'phone': 50,
+    'message': 5000,
+    'product': 200,
+    'source': 50,
+    'campaign': 100,
+    'medium': 100,
+    'utm_source': 100,
+    'referrer': 1000,
+    'landing_page': 1000,
+    'keywords': 200,
+    'country': 2,
+    'form': 100,
+    }
+POOL_ACTIONS = [
+    ('assign', "Assigned"),
+    ('claim', "Claimed"),
+    ('reclaim', "Reclaimed"),
+    ('return', "Returned"),
+    ('release', "Released"),
+    ]
+
+
+def parse_search_keywords(referrer):
+    """Return the search terms of a search engine referrer URL
+
+    >>> parse_search_keywords('https://www.baidu.com/s?wd=EDA+tools')
+    'EDA tools'
+    >>> parse_search_keywords('https://example.com/page') is None
+    True
+    """
+    if not referrer:
+        return None
+    try:
+        query = parse_qs(urlsplit(referrer).query)
+    except ValueError:
+        return None
+    for name in KEYWORD_PARAMETERS:
+        for value in query.get(name, []):
+            value = ' '.join(value.split())
+            if value:
+                return value[:CAPTURE_SIZES['keywords']]
+    return None
+
+
+def valid_email(value):
+    return bool(value and EMAIL_RE.match(value))
+
+
+def valid_phone(value, region):
+    if not phonenumbers:  # pragma: no cover
+        return len(re.sub(r'\D', '', value or '')) >= 6
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        return False
+    return phonenumbers.is_possible_number(number)
+
+
+class Configuration(ModelSingleton, ModelSQL, ModelView):
+    __name__ = 'hitech.crm.configuration'
+    __string__ = "CRM Configuration"
+
+    pool_return_days = fields.Integer(
+        "Pool Return Delay", required=True,
+        domain=[('pool_return_days', '>', 0)],
+        help="Days without a done activity after which a claimed lead "
+        "returns to the pool (a lead source may set its own delay).")
+    pool_cooldown_days = fields.Integer(
+        "Reclaim Cool-down", required=True,
+        domain=[('pool_cooldown_days', '>=', 0)],
+        help="Days during which a rep may not claim again a lead that was "
+        "returned from them to the pool.")
+    max_open_leads = fields.Integer(
+        "Open Leads per Rep", required=True,
+        domain=[('max_open_leads', '>', 0)],
+        help="The most open leads a rep may hold when claiming from the "
+        "pool.")
+    capture_rate_limit = fields.Integer(
+        "Posts per Address", required=True,
+        domain=[('capture_rate_limit', '>', 0)],
+        help="The most web form posts accepted from one IP address within "
+        "the rate window; further posts get HTTP 429.")
+    capture_rate_window = fields.Integer(
+        "Rate Window", required=True,
+        domain=[('capture_rate_window', '>', 0)],
+        help="The length of the rate-limit window in seconds.")
+    capture_max_size = fields.Integer(
+        "Largest Post", required=True,
+        domain=[('capture_max_size', '>', 0)],
+        help="The largest accepted web form body in bytes; larger posts get "
+        "HTTP 413.")
+    phone_region = fields.Char(
+        "Phone Region", size=2, strip=True,
+        help="The ISO country code used to read phone numbers without "
+        "an international prefix (e.g. CN).")
+
+    @classmethod
+    def delete(cls, records):
+        # ModelSingleton skips the access check while no row is stored
+        Pool().get('ir.model.access').check(cls.__name__, 'delete')
+        super().delete(records)
+
+    @classmethod
+    def default_pool_return_days(cls):
+        return 30
+
+    @classmethod
+    def default_pool_cooldown_days(cls):
+        return 7
+
+    @classmethod
+    def default_max_open_leads(cls):
+        return 50
+
+    @classmethod
+    def default_capture_rate_limit(cls):
+        return 30
+
+    @classmethod
+    def default_capture_rate_window(cls):
+        return 3600
+
+    @classmethod
+    def default_capture_max_size(cls):
+        return 16 * 1024
+
+    @classmethod
+    def default_phone_region(cls):
+        return 'CN'
+
+
+class LeadSource(metaclass=PoolMeta):
+    __name__ = 'hitech.lead.source'
+
+    pool_return_days = fields.Integer(
+        "Pool Return Delay",
+        domain=['OR',
+            ('pool_return_days', '=', None),
+            ('pool_return_days', '>', 0),
+            ],
+        help="Days without a done activity after which a claimed lead of "
+        "this source returns to the pool; empty for the configuration's "
+        "delay.")
+
+
+class LeadForm(DeactivableMixin, ModelSQL, ModelView):
+    __name__ = 'hitech.lead.form'
+    __string__ = "Lead Form"
+
+    name = fields.Char("Name", required=True)
+    code = fields.Char(
+        "Code", required=True, strip=True,
+        help="The value websites post in the \"form\" field.")
+    company = fields.Many2One(
+        'company.company', "Company", required=True,
+        domain=[
+            ('id', If(In('company', Eval('context', {})), '=', '!='),
+                Get(Eval('context', {}), 'company', 0)),
+            ])
+    key = fields.Char(
+        "Shared Secret",
+        help="When set, posts must carry it in the \"key\" field or the "
+        "X-Lead-Key header; others get HTTP 403.")
+    source = fields.Many2One(
+        'hitech.lead.source', "Default Source", ondelete='RESTRICT',
+        help="The source of leads whose post names no known source.")
+    campaign = fields.Many2One(
+        'marketing.campaign', "Default Campaign", ondelete='SET NULL')
+    sales_team = fields.Many2One(
+        'hitech.sales.team', "Default Team", ondelete='SET NULL',
+        help="The team of the leads when no assignment rule sets one.")
+    honeypot = fields.Char(
+        "Honeypot Field", required=True,
+        help="A field hidden from people on the web page: posts that fill "
+        "it are rejected as robots.")
+    lead_count = fields.Function(
+        fields.Integer("Leads"), 'get_lead_count')
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_constraints += [
+            ('code_unique', Unique(t, t.code),
+                'hitech_crm_base.msg_lead_form_code_unique'),
+            ]
+
+    @classmethod
+    def default_company(cls):
+        return Transaction().context.get('company')
+
+    @classmethod
+    def default_honeypot(cls):
+        return 'website_url'
+
+    @classmethod
+    def get_lead_count(cls, forms, name):
+        pool = Pool()
+        Opportunity = pool.get('sale.opportunity')
+        opportunity = Opportunity.__table__()
+        cursor = Transaction().connection.cursor()
+        result = {f.id: 0 for f in forms}
+        for sub_ids in grouped_slice(list(result)):
+            cursor.execute(*opportunity.select(
+                    opportunity.lead_form, Count(Literal(1)),
+                    where=reduce_ids(opportunity.lead_form, sub_ids),
+                    group_by=[opportunity.lead_form]))
+            result.update(cursor)
+        return result
+
+    def check_key(self, key):
+        if not self.key:
+            return True
+        return hmac.compare_digest(
+            (key or '').encode('utf-8'), self.key.encode('utf-8'))
+
+
+class LeadCaptureHit(ModelSQL):
+    "Lead Capture Hit"
+    __name__ = 'hitech.lead.capture.hit'
+
+    address = fields.Char("Address", required=True)
+    at = fields.Timestamp("At", required=True)
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_indexes.add(
+            Index(t,
+                (t.address, Index.Equality(cardinality='high')),
+                (t.at, Index.Range())))
+
+    @classmethod
+    def hit(cls, address, limit, window):
+        """Record a post from address and return whether it is within the
+        limit; expired hits are removed set-based"""
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        now = datetime.datetime.now()
+        start = now - datetime.timedelta(seconds=window)
+        cursor.execute(*table.delete(where=table.at < start))
+        cursor.execute(*table.select(Count(Literal(1)),
+                where=(table.address == address) & (table.at >= start)))
+        count, = cursor.fetchone()
+        if count >= limit:
+            return False
+        cursor.execute(*table.insert(
+                [table.address, table.at, table.create_uid,
+                    table.create_date],
+                [[address, now, 0, now]]))
+        return True
+
+
+class LeadSubmission(ModelSQL, ModelView):
+    __name__ = 'hitech.lead.submission'
+    __string__ = "Lead Submission"
+    __access__ = {'lead'}
+    _rec_name = 'email'
+
+    lead = fields.Many2One(
+        'sale.opportunity', "Lead", required=True, ondelete='CASCADE',
+        readonly=True)
+    form = fields.Many2One(
+        'hitech.lead.form', "Form", readonly=True, ondelete='SET NULL')
+    name = fields.Char("Name", readonly=True)
+    company_name = fields.Char("Company", readonly=True)
+    email = fields.Char("Email", readonly=True)
+    phone = fields.Char("Phone", readonly=True)
+    message = fields.Text("Message", readonly=True)
+    product_interest = fields.Char("Product Interest", readonly=True)
+    referrer = fields.Char("Referrer", readonly=True)
+    landing_page = fields.Char("Landing Page", readonly=True)
+    search_keywords = fields.Char("Search Keywords", readonly=True)
+    date = fields.Timestamp("Date", readonly=True)
+    duplicate = fields.Boolean(
+        "Duplicate", readonly=True,
+        help="The post repeated an open lead and was attached to it.")
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_indexes.add(Index(t, (t.lead, Index.Range())))
+        cls._order.insert(0, ('date', 'DESC'))
+
+
+class PoolLog(ModelSQL, ModelView):
+    __name__ = 'hitech.lead.pool.log'
+    __string__ = "Lead Pool Log"
+
+    lead = fields.Many2One(
+        'sale.opportunity', "Lead", required=True, ondelete='CASCADE',
+        readonly=True)
+    employee = fields.Many2One(
+        'company.employee', "Employee", readonly=True, ondelete='SET NULL')
+    sales_team = fields.Many2One(
+        'hitech.sales.team', "Sales Team", readonly=True,
+        ondelete='SET NULL')
+    action = fields.Selection(POOL_ACTIONS, "Action", readonly=True,
+        required=True)
+    date = fields.Timestamp("Date", readonly=True, required=True)
+    user = fields.Many2One('res.user', "User", readonly=True)
+    number = fields.Function(fields.Integer("Number",
+            help="1 per event, for the graphs."), 'get_number')
+
+    @classmethod
+    def get_number(cls, logs, name):
+        return {l.id: 1 for l in logs}
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_indexes.update({
+                Index(t, (t.lead, Index.Range())),
+                Index(t, (t.employee, Index.Range())),
+                })
+        cls._order.insert(0, ('date', 'DESC'))
+        cls._order.insert(1, ('id', 'DESC'))
+
+    @classmethod
+    def log(cls, leads, action, employee=None):
+        now = datetime.datetime.now()
+        user = Transaction().user
+        cls.create([{
+                    'lead': l.id,
+                    'employee': (
+                        employee.id if employee
+                        else l.employee.id if l.employee else None),
+                    'sales_team': l.sales_team.id if l.sales_team else None,
+                    'action': action,
+                    'date': now,
+                    'user': user,
+                    } for l in leads])
+
+
+class Opportunity(metaclass=PoolMeta):
+    __name__ = 'sale.opportunity'
+
+    lead_name = fields.Char(
+        "Contact Name", size=CAPTURE_SIZES['name'],
+        help="The name the visitor gave on the web form.")
+    lead_company = fields.Char(
+        "Company Name", size=CAPTURE_SIZES['company'],
+        help="The company the visitor gave, before an account is linked.")
+    lead_email = fields.Char("Email", size=CAPTURE_SIZES['email'])
+    lead_phone = fields.Char("Phone", size=CAPTURE_SIZES['phone'])
+    lead_email_key = fields.Char("Email Key", readonly=True)
+    lead_phone_key = fields.Char("Phone Key", readonly=True)
+    lead_message = fields.Text(
+        "Message", help="The message of the web form, kept as plain text.")
+    product_interest = fields.Char(
+        "Product Interest", size=CAPTURE_SIZES['product'])
+    lead_form = fields.Many2One(
+        'hitech.lead.form', "Lead Form", readonly=True, ondelete='SET NULL')
+    referrer = fields.Char("Referrer", readonly=True)
+    landing_page = fields.Char("Landing Page", readonly=True)
+    search_keywords = fields.Char(
+        "Search Keywords", readonly=True,
+        help="The search terms that brought the visitor (utm_term or the "
+        "referrer's query).")
+    in_pool = fields.Boolean(
+        "In Pool", readonly=True,
+        help="The lead has no owner and waits in the public pool.")
+    pool_since = fields.Timestamp("In Pool Since", readonly=True)
+    assigned_at = fields.Timestamp(
+        "Assigned At", readonly=True,
+        help="When the current owner got the lead.")
+    last_employee = fields.Many2One(
+        'company.employee', "Previous Owner", readonly=True,
+        ondelete='SET NULL',
+        help="The rep the lead was returned from (cool-down on reclaim).")
+    submissions = fields.One2Many(
+        'hitech.lead.submission', 'lead', "Submissions", readonly=True)
+    pool_logs = fields.One2Many(
+        'hitech.lead.pool.log', 'lead', "Pool History", readonly=True)
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_indexes.update({
+                Index(t, (t.lead_email_key, Index.Equality()),
+                    where=t.state == 'lead'),
+                Index(t, (t.lead_phone_key, Index.Equality()),
+                    where=t.state == 'lead'),
+                Index(t, (t.in_pool, Index.Equality(cardinality='low')),
+                    where=t.in_pool == Literal(True)),
+                Index(t, (t.employee, Index.Range()),
+                    (t.assigned_at, Index.Range()),
+                    where=t.state == 'lead'),
+                })
+        cls._buttons.update({
+                'claim': {
+                    'invisible': ~Eval('in_pool'),
+                    'depends': ['in_pool'],
+                    },
+                'release': {
+                    'invisible': (Eval('state') != 'lead')
+                    | ~Eval('employee'),
+                    'depends': ['state', 'employee'],
+                    },
+                'assign': {
+                    'invisible': Eval('state') != 'lead',
+                    'depends': ['state'],
+                    },
+                })
+
+    @classmethod
+    def default_in_pool(cls):
+        return False
+
+    @classmethod
+    def preprocess_values(cls, mode, values):
+        values = super().preprocess_values(mode, values)
+        region = cls._phone_region()
+        if 'lead_email' in values:
+            values['lead_email_key'] = normalize_email(values['lead_email'])
+        if 'lead_phone' in values:
+            values['lead_phone_key'] = normalize_phone(
+                values['lead_phone'], region)
+        if values.get('employee'):
+            values.setdefault('in_pool', False)
+            if mode == 'create' or 'assigned_at' not in values:
+                values.setdefault('assigned_at', datetime.datetime.now())
+        return values
+
+    @classmethod
+    def _phone_region(cls):
+        pool = Pool()
+        Configuration = pool.get('hitech.crm.configuration')
+        return Configuration(1).phone_region or 'CN'
+
+    @classmethod
+    def on_modification(cls, mode, leads, field_names=None):
+        super().on_modification(mode, leads, field_names=field_names)
+        context = Transaction().context
+        if mode == 'create' and not context.get('_hitech_no_assign'):
+            to_assign = [l for l in leads
+                if l.state == 'lead' and not l.employee and not l.in_pool]
+            if to_assign:
+                cls.assign_leads(to_assign)
+
+    @classmethod
+    def copy(cls, leads, default=None):
+        default = default.copy() if default is not None else {}
+        for name in ['submissions', 'pool_logs', 'pool_since',
+                'assigned_at', 'last_employee', 'lead_form']:
+            default.setdefault(name, None)
+        default.setdefault('in_pool', False)
+        return super().copy(leads, default=default)
+
+    # Assignment
+
+    @classmethod
+    @ModelView.button
+    def assign(cls, leads):
+        "Run the assignment rules on the leads"
+        cls.assign_leads([l for l in leads if l.state == 'lead'])
+
+    @classmethod
+    def assign_leads(cls, leads):
+        """Give each lead to the employee of the first matching rule, or
+        put it into the pool; the owners are notified through the queue"""
+        pool = Pool()
+        Rule = pool.get('hitech.lead.assignment.rule')
+        PoolLog = pool.get('hitech.lead.pool.log')
+        now = datetime.datetime.now()
+        assigned, pooled = [], []
+        to_write = []
+        for lead, (employee, team) in zip(leads, Rule.apply(leads)):
+            values = {}
+            if team:
+                values['sales_team'] = team.id
+            elif employee and employee.single_sales_team:
+                values['sales_team'] = employee.single_sales_team.id
+            if employee:
+                values.update({
+                        'employee': employee.id,
+                        'in_pool': False,
+                        'pool_since': None,
+                        'assigned_at': now,
+                        })
+                assigned.append(lead)
+            else:
+                values.update({
+                        'employee': None,
+                        'in_pool': True,
+                        'pool_since': now,
+                        'assigned_at': None,
+                        })
+                pooled.append(lead)
+            to_write.extend(([lead], values))
+        if to_write:
+            with Transaction().set_context(_hitech_no_assign=True):
+                cls.write(*to_write)
+        if assigned:
+            PoolLog.log(assigned, 'assign')
+            cls.__queue__.notify_owners(assigned)
+        return assigned, pooled
+
+    @classmethod
+    def notify_owners(cls, leads):
+        "Tell the owners of the leads: notification and email"
+        pool = Pool()
+        User = pool.get('res.user')
+        leads = [l for l in leads if l.employee and l.state == 'lead']
+        by_employee = {}
+        for lead in leads:
+            by_employee.setdefault(lead.employee, []).append(lead)
+        users = User.search([
+                ('employees', 'in', [e.id for e in by_employee]),
+                ])
+        from_ = config.get('email', 'from')
+        for employee, emp_leads in by_employee.items():
+            label = gettext(
+                'hitech_crm_base.msg_lead_notify_label', count=len(emp_leads))
+            description = ', '.join(l.rec_name for l in emp_leads)
+            for user in users:
+                if employee in user.employees:
+                    cls.notify_user(
+                        emp_leads, 'tryton-info', label,
+                        description=description, user=user.id)
+            email = employee.party.email if employee.party else None
+            if email and from_:
+                msg = EmailMessage()
+                msg['From'] = from_
+                msg['To'] = email
+                msg['Subject'] = label
+                msg.set_content('\n'.join(
+                        '%s: %s <%s> %s' % (
+                            l.number, l.lead_name or '',
+                            l.lead_email or '', l.lead_phone or '')
+                        for l in emp_leads))
+                send_message_transactional(msg)
+
+    # Pool
+
+    @classmethod
+    @ModelView.button
+    def claim(cls, leads):
+        "Take leads from the pool"
+        pool = Pool()
+        User = pool.get('res.user')
+        Configuration = pool.get('hitech.crm.configuration')
+        PoolLog = pool.get('hitech.lead.pool.log')
+        config_ = Configuration(1)
+        employee_id = Transaction().context.get('employee')
+        if not employee_id:
+            employees = User.get_employees()
+            employee_id = employees[0] if employees else None
+        if not employee_id:
+            raise LeadPoolError(gettext(
+                    'hitech_crm_base.msg_lead_claim_no_employee'))
+        Employee = pool.get('company.employee')
+        employee = Employee(employee_id)
+        leads = cls.browse(sorted({l.id for l in leads}))
+        cls.lock(leads)
+        now = datetime.datetime.now()
+        cooldown = datetime.timedelta(days=config_.pool_cooldown_days)
+        for lead in leads:
+            if not lead.in_pool or lead.employee:
+                raise LeadPoolError(gettext(
+                        'hitech_crm_base.msg_lead_not_in_pool',
+                        lead=lead.rec_name))
+            if (lead.last_employee == employee and lead.pool_since
+                    and lead.pool_since + cooldown > now):
+                raise LeadPoolError(gettext(
+                        'hitech_crm_base.msg_lead_claim_cooldown',
+                        lead=lead.rec_name,
+                        date=(lead.pool_since + cooldown).date()))
+        open_count = cls.search([
+                ('employee', '=', employee.id),
+                ('state', '=', 'lead'),
+                ], count=True)
+        if open_count + len(leads) > config_.max_open_leads:
+            raise LeadPoolError(gettext(
+                    'hitech_crm_base.msg_lead_claim_limit',
+                    limit=config_.max_open_leads, count=open_count))
+        reclaimed = [l for l in leads if l.last_employee]
+        claimed = [l for l in leads if not l.last_employee]
+        values = {
+            'employee': employee.id,
+            'in_pool': False,
+            'pool_since': None,
+            'assigned_at': now,
+            }
+        no_team = [l for l in leads if not l.sales_team]
+        with Transaction().set_context(_hitech_no_assign=True):
+            cls.write(leads, values)
+            if no_team and employee.single_sales_team:
+                cls.write(no_team, {
+                        'sales_team': employee.single_sales_team.id})
+        if claimed:
+            PoolLog.log(claimed, 'claim')
+        if reclaimed:
+            PoolLog.log(reclaimed, 'reclaim')
+
+    @classmethod
+    @ModelView.button
+    def release(cls, leads):
+        "Put the leads back into the pool"
+        pool = Pool()
+        PoolLog = pool.get('hitech.lead.pool.log')
+        leads = [l for l in leads if l.state == 'lead' and l.employee]
+        if not leads:
+            return
+        PoolLog.log(leads, 'release')
+        now = datetime.datetime.now()
+        to_write = []
+        for lead in leads:
+            to_write.extend(([lead], {
+                        'last_employee': lead.employee.id,
+                        'employee': None,
+                        'in_pool': True,
+                        'pool_since': now,
+                        'assigned_at': None,
+                        }))
+        with Transaction().set_context(_hitech_no_assign=True):
+            cls.write(*to_write)
+
+    @classmethod
+    def _pool_return_cutoff(cls, table, now):
+        "Return the SQL expression of the idle cut-off per lead source"
+        pool = Pool()
+        Configuration = pool.get('hitech.crm.configuration')
+        Source = pool.get('hitech.lead.source')
+        default = now - datetime.timedelta(
+            days=Configuration(1).pool_return_days)
+        with Transaction().set_context(active_test=False):
+            sources = Source.search([('pool_return_days', '!=', None)])
+        whens = [
+            (table.source == s.id,
+                now - datetime.timedelta(days=s.pool_return_days))
+            for s in sources]
+        if not whens:
+            return default
+        return Case(*whens, else_=default)
+
+    @classmethod
+    def pool_return(cls, now=None):
+        """Return to the pool the claimed leads without a done activity for
+        the return delay: one UPDATE for all, then the log rows inserted
+        from the returned leads; return the number of leads"""
+        pool = Pool()
+        Activity = pool.get('hitech.activity')
+        PoolLog = pool.get('hitech.lead.pool.log')
+        table = cls.__table__()
+        activity = Activity.__table__()
+        log = PoolLog.__table__()
+        transaction = Transaction()
+        cursor = transaction.connection.cursor()
+        user = transaction.user
+        if now is None:
+            now = datetime.datetime.now()
+        cutoff = cls._pool_return_cutoff(table, now)
+        idle = ~Exists(activity.select(Literal(1),
+                where=(activity.opportunity == table.id)
+                & (activity.state == 'done')
+                & (activity.done_at >= cutoff)))
+        cursor.execute(*table.update(
+                [table.last_employee, table.employee, table.in_pool,
+                    table.pool_since, table.assigned_at,
+                    table.write_uid, table.write_date],
+                [table.employee, Null, Literal(True), now, Null,
+                    user, now],
+                where=(table.state == 'lead')
+                & (table.employee != Null)
+                & (Coalesce(table.assigned_at, table.create_date) < cutoff)
+                & idle))
+        count = cursor.rowcount
+        if count:
+            cursor.execute(*log.insert(
+                    [log.lead, log.employee, log.sales_team, log.action,
+                        log.date, log.user, log.create_uid,
+                        log.create_date],
+                    table.select(
+                        table.id, table.last_employee, table.sales_team,
+                        Literal('return'), Literal(now), Literal(user),
+                        Literal(user), Literal(now),
+                        where=(table.in_pool == Literal(True))
+                        & (table.pool_since == now)
+                        & (table.state == 'lead'))))
+        return count
+
+    @classmethod
+    def cron_pool_return(cls):
+        cls.pool_return()
+
+    # Web capture
+
+    @classmethod
+    def capture(cls, form, data, address=None):
+        """Create a lead from the values posted to the form, or attach them
+        to the open lead of the same email or phone; return (lead, created)
+
+        data holds the raw posted values (str); raises LeadCaptureError
+        with the field named when a value is missing or invalid."""
+        pool = Pool()
+        Party = pool.get('party.party')
+        Source = pool.get('hitech.lead.source')
+        Submission = pool.get('hitech.lead.submission')
+        Keyword = pool.get('hitech.keyword')
+        Date = pool.get('ir.date')
+
+        values = cls._capture_clean(data)
+        region = cls._phone_region()
+        if not values.get('email') and not values.get('phone'):
+            raise LeadCaptureError(
+                gettext('hitech_crm_base.msg_lead_capture_contact'),
+                field='email')
+        if not values.get('name') and not values.get('company'):
+            raise LeadCaptureError(
+                gettext('hitech_crm_base.msg_lead_capture_required',
+                    field='name'), field='name')
+        if values.get('email') and not valid_email(values['email']):
+            raise LeadCaptureError(
+                gettext('hitech_crm_base.msg_lead_capture_email'),
+                field='email')
+        if values.get('phone') and not valid_phone(values['phone'], region):
+            raise LeadCaptureError(
+                gettext('hitech_crm_base.msg_lead_capture_phone'),
+                field='phone')
+
+        keywords = values.get('keywords') or parse_search_keywords(
+            values.get('referrer'))
+        source = None
+        if values.get('source'):
+            sources = Source.search([('code', '=', values['source'])],
+                limit=1)
+            source = sources[0] if sources else None
+        if not source and keywords:
+            # the visitor came from a search engine
+            sources = Source.search([('code', '=', 'search')], limit=1)
+            source = sources[0] if sources else None
+        if not source:
+            source = form.source
+
+        email_key = normalize_email(values.get('email'))
+        phone_key = normalize_phone(values.get('phone'), region)
+        submission = {
+            'form': form.id,
+            'name': values.get('name'),
+            'company_name': values.get('company'),
+            'email': values.get('email'),
+            'phone': values.get('phone'),
+            'message': values.get('message'),
+            'product_interest': values.get('product'),
+            'referrer': values.get('referrer'),
+            'landing_page': values.get('landing_page'),
+            'search_keywords': keywords,
+            'date': datetime.datetime.now(),
+            }
+
+        domain = [('state', '=', 'lead'), ('company', '=', form.company.id)]
+        keys = []
+        if email_key:
+            keys.append(('lead_email_key', '=', email_key))
+        if phone_key:
+            keys.append(('lead_phone_key', '=', phone_key))
+        existing = cls.search(domain + [['OR'] + keys], limit=1,
+            order=[('create_date', 'ASC'), ('id', 'ASC')])
+        if existing:
+            lead, = existing
+            submission.update(lead=lead.id, duplicate=True)
+            Submission.create([submission])
+            cls.__queue__.notify_owners([lead])
+            return lead, False
+
+        party = None
+        probe = {
+            'name': values.get('company') or values.get('name'),
+            'email': values.get('email'),
+            'phone': values.get('phone'),
+            }
+        candidates, = Party.find_duplicates([probe],
+            threshold=STRONG_SCORE, limit=1)
+        if candidates:
+            party = candidates[0].party
+
+        campaign = cls._capture_campaign(form, values)
+        keyword = Keyword.match(keywords) if keywords else None
+        lead_values = {
+            'company': form.company.id,
+            'start_date': Date.today(),
+            'party': party.id if party else None,
+            'description': (
+                values.get('product') or values.get('company')
+                or values.get('name')),
+            'lead_name': values.get('name'),
+            'lead_company': values.get('company'),
+            'lead_email': values.get('email'),
+            'lead_phone': values.get('phone'),
+            'lead_message': values.get('message'),
+            'product_interest': values.get('product'),
+            'lead_form': form.id,
+            'source': source.id if source else None,
+            'sales_team': form.sales_team.id if form.sales_team else None,
+            'referrer': values.get('referrer'),
+            'landing_page': values.get('landing_page'),
+            'search_keywords': keywords,
+            'keyword': keyword.id if keyword else None,
+            'employee': None,
+            }
+        lead_values.update(campaign)
+        with Transaction().set_context(
+                company=form.company.id, employee=None):
+            lead, = cls.create([lead_values])
+        submission['lead'] = lead.id
+        Submission.create([submission])
+        return lead, True
+
+    @classmethod
+    def _capture_clean(cls, data):
+        "Return the posted values stripped, checked for size and type"
+        values = {}
+        for name, size in CAPTURE_SIZES.items():
+            value = data.get(name)
+            if value is None:
+                continue
+            if not isinstance(value, str):
+                raise LeadCaptureError(
+                    gettext('hitech_crm_base.msg_lead_capture_type',
+                        field=name), field=name)
+            value = value.strip()
+            if '\x00' in value:
+                raise LeadCaptureError(
+                    gettext('hitech_crm_base.msg_lead_capture_type',
+                        field=name), field=name)
+            if len(value) > size:
+                raise LeadCaptureError(
+                    gettext('hitech_crm_base.msg_lead_capture_size',
+                        field=name, size=size), field=name)
+            if value:
+                values[name] = value
+        utm = {
+            'utm_campaign': 'campaign',
+            'utm_medium': 'medium',
+            'utm_term': 'keywords',
+            }
+        for name, target in utm.items():
+            value = data.get(name)
+            if isinstance(value, str) and value.strip():
+                value = value.strip()
+                if len(value) > CAPTURE_SIZES[target]:
+                    raise LeadCaptureError(
+                        gettext('hitech_crm_base.msg_lead_capture_size',
+                            field=name, size=CAPTURE_SIZES[target]),
+                        field=name)
+                values.setdefault(target, value)
+        return values
+
+    @classmethod
+    def _capture_campaign(cls, form, values):
+        "Return the marketing values of the lead"
+        pool = Pool()
+        Campaign = pool.get('marketing.campaign')
+        Medium = pool.get('marketing.medium')
+        MSource = pool.get('marketing.source')
+        result = {}
+        if values.get('campaign'):
+            result['marketing_campaign'] = Campaign.from_name(
+                values['campaign']).id
+        elif form.campaign:
+            result['marketing_campaign'] = form.campaign.id
+        if values.get('medium'):
+            result['marketing_medium'] = Medium.from_name(
+                values['medium']).id
+        if values.get('utm_source'):
+            result['marketing_source'] = MSource.from_name(
+                values['utm_source']).id
+        return result
+
+
+class Cron(metaclass=PoolMeta):
+    __name__ = 'ir.cron'
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls.method.selection.extend([
+                ('sale.opportunity|cron_pool_return',
+                    "Return Idle Leads to the Pool"),
+                ('hitech.lead.registration|cron_expire',
+                    "Expire Registrations"),
+                ])
+
+
+
+class Rule(metaclass=PoolMeta):
+    __name__ = 'ir.rule'
+
+    @classmethod
+    def _hitech_rule_models(cls):
+        return super()._hitech_rule_models() | {
+            'hitech.lead.pool.log', 'hitech.lead.registration'}
