@@ -4,7 +4,8 @@
 A trytond server is started on 127.0.0.1 (free port) against a temporary
 database with hitech_service activated (built in a subprocess by trytond's
 own test helper, so restored from DB_CACHE when warm; SQLite in a temporary
-directory, or DB_NAME=portal_http_<pid> on PostgreSQL, dropped at the end).
+directory, or DB_NAME=service_portal_http_<pid> on PostgreSQL, dropped at
+the end; see tests/server.py).
 
 Two customers, A (Acme, contact Alice) and B (Bolt, contact Bob), each have
 tickets, messages and attachments.  Alice logs in to the portal and every
@@ -17,23 +18,14 @@ HTML pages, knowledge search and surveys.
 import json
 import os
 import re
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
 import textwrap
-import time
 import unittest
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from .server import TrytondServer
+
 TIMEOUT = 20  # seconds, every HTTP call (failed logins are slowed down)
-START_TIMEOUT = 60  # seconds, server start
-SETUP_TIMEOUT = 600  # seconds, database creation (cold DB_CACHE)
 XSS = '<script>alert("x")</script>'
 
 SETUP_SCRIPT = textwrap.dedent('''
@@ -44,14 +36,18 @@ SETUP_SCRIPT = textwrap.dedent('''
     from trytond.transaction import Transaction
     from trytond.modules.company.tests import create_company, set_company
     xss = sys.argv[1]
-    with Transaction().start(DB_NAME, 0, readonly=False) as transaction:
-        pool = Pool(DB_NAME)
-        pool.init()
+    pool = Pool(DB_NAME)
+    pool.init()
+    # the configuration is a singleton: its creation locks its table
+    locks = [pool.get('hitech.service.configuration')._table]
+    with Transaction().start(DB_NAME, 0, readonly=False,
+            _lock_tables=locks) as transaction:
         Party = pool.get('party.party')
         WebUser = pool.get('web.user')
         Ticket = pool.get('hitech.ticket')
         Message = pool.get('hitech.ticket.message')
         Attachment = pool.get('ir.attachment')
+        Survey = pool.get('hitech.ticket.survey')
         Article = pool.get('hitech.kb.article')
         Lang = pool.get('ir.lang')
         Configuration = pool.get('hitech.service.configuration')
@@ -103,7 +99,9 @@ SETUP_SCRIPT = textwrap.dedent('''
                             'resource': str(messages[0]),
                             'data': b'reply file',
                             }])
+                # closing sends the satisfaction survey
                 Ticket.write([tickets[2]], {'state': 'closed'})
+                survey, = Survey.search([('ticket', '=', tickets[2].id)])
                 out[key] = {
                     'account': account.id,
                     'contact': contact.id,
@@ -113,6 +111,7 @@ SETUP_SCRIPT = textwrap.dedent('''
                     'internal_attachment': attachments[1].id,
                     'reply_attachment': attachments[2].id,
                     'internal_message': messages[1].id,
+                    'survey_token': survey.get_token(),
                     }
             lang, = Lang.search([('code', '=', 'en')])
             Article.create([{
@@ -151,12 +150,6 @@ AGE_SESSION_SCRIPT = textwrap.dedent('''
                 where=table.key == sys.argv[1]))
         transaction.commit()
     ''')
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 class Client:
@@ -207,116 +200,30 @@ class PortalHTTPTestCase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix='portal-http-')
-        cls.server = None
-        cls.env = env = os.environ.copy()
-        uri = env.get('TRYTOND_DATABASE__URI') or env.get(
-            'TRYTOND_DATABASE_URI') or ''
-        cls.postgresql = uri.startswith('postgresql')
-        cls.db_name = 'portal_http_%s' % os.getpid()
-        env['DB_NAME'] = cls.db_name
-        env.pop('TRYTOND_CONFIG', None)
-        env.setdefault('DB_CACHE', os.path.join(
-                ROOT, 'var', 'cache',
-                'postgresql' if cls.postgresql else 'sqlite'))
-        if not cls.postgresql:
-            env['TRYTOND_DATABASE__PATH'] = cls.tmp
-        try:
-            cls._setup_database()
-            cls._start_server()
-        except Exception:
-            cls.tearDownClass()
-            raise
-
-    @classmethod
-    def _run_script(cls, script, *args):
-        result = subprocess.run(
-            [sys.executable, '-c', script, *args],
-            env=cls.env, cwd=cls.tmp, timeout=SETUP_TIMEOUT,
-            capture_output=True, text=True)
-        if result.returncode:
-            raise RuntimeError("script failed:\n" + result.stderr[-3000:])
-        return result.stdout
-
-    @classmethod
-    def _setup_database(cls):
-        if cls.postgresql:
-            subprocess.run(['dropdb', '--if-exists', cls.db_name],
-                env=cls.env, timeout=60, capture_output=True)
-        out = cls._run_script(SETUP_SCRIPT, XSS)
-        cls.data = json.loads(out.strip().splitlines()[-1])
-
-    @classmethod
-    def _start_server(cls):
-        cls.port = _free_port()
-        config = os.path.join(cls.tmp, 'trytond.conf')
-        with open(config, 'w') as fp:
-            fp.write(textwrap.dedent(f'''\
-                [database]
-                path = {cls.tmp}
-                list = False
-                [web]
-                listen = 127.0.0.1:{cls.port}
+        cls.server = TrytondServer('service_portal_http', timeout=TIMEOUT,
+            config="""\
                 [session]
                 authentications = password
                 max_attempt = 2
-                [queue]
-                worker = False
                 [email]
                 uri = smtp://127.0.0.1:9
-                '''))
-        cls.log = open(os.path.join(cls.tmp, 'trytond.log'), 'wb')
-        trytond = os.path.join(os.path.dirname(sys.executable), 'trytond')
-        cls.server = subprocess.Popen(
-            [trytond, '-c', config, '-d', cls.db_name],
-            env=cls.env, cwd=cls.tmp, stdout=cls.log,
-            stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if cls.server.poll() is not None:
-                raise RuntimeError("trytond exited: %s" % cls._log_tail())
-            try:
-                status, _, _ = cls.http('GET', 'me')
-                if status == 401:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.3)
-        raise RuntimeError("trytond did not start: %s" % cls._log_tail())
-
-    @classmethod
-    def _log_tail(cls):
-        cls.log.flush()
-        with open(cls.log.name, 'rb') as fp:
-            return fp.read()[-3000:].decode('utf-8', 'replace')
+                """)
+        cls.db_name = cls.server.db_name
+        try:
+            cls.data = cls.server.setup_database(SETUP_SCRIPT, XSS)
+            cls.server.start()
+        except Exception:
+            cls.server.stop()
+            raise
 
     @classmethod
     def tearDownClass(cls):
-        if cls.server is not None:
-            cls.server.terminate()
-            try:
-                cls.server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                cls.server.kill()
-                cls.server.wait(timeout=10)
-            cls.server = None
-            cls.log.close()
-        if cls.postgresql:
-            subprocess.run(['dropdb', '--if-exists', cls.db_name],
-                env=cls.env, timeout=60, capture_output=True)
-        shutil.rmtree(cls.tmp, ignore_errors=True)
+        cls.server.stop()
 
     @classmethod
     def http(cls, method, path, data=None, headers=None):
-        url = 'http://127.0.0.1:%s/%s/hitech/portal/%s' % (
-            cls.port, cls.db_name, path)
-        request = urllib.request.Request(
-            url, data=data, headers=headers or {}, method=method)
-        try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-                return response.status, response.read(), response.headers
-        except urllib.error.HTTPError as e:
-            return e.code, e.read(), e.headers
+        return cls.server.request(method,
+            '/%s/hitech/portal/%s' % (cls.db_name, path), data, headers)
 
     def login(self, key, mode='cookie'):
         email = {'a': 'alice@example.com', 'b': 'bob@example.com'}[key]
@@ -384,14 +291,21 @@ class PortalHTTPTestCase(unittest.TestCase):
     def test_guess_ids(self):
         "Every id that is not A's answers 404, existing or not"
         alice = self.login('a')
-        top = max(self.a['tickets'] + self.b['tickets']) + 3
-        for ticket in range(1, top):
+        status, data = alice.json('GET', 'tickets')
+        own = {t['id'] for t in data['tickets']}
+        fixture = self.a['tickets'] + self.b['tickets']
+        for ticket in [0, 2 ** 31, 2 ** 63] + list(
+                range(min(fixture) - 3, max(fixture) + 4)):
             status, data = alice.json('GET', 'tickets/%s' % ticket)
-            if ticket in self.a['tickets']:
+            if ticket in own:
                 self.assertEqual(status, 200)
             else:
                 self.assertEqual(status, 404, ticket)
                 self.assertEqual(data['error'], 'not_found')
+        for path in ['tickets/-1', 'tickets/1%20OR%201=1', 'tickets/x']:
+            status, body, _ = alice.request('GET', path)
+            self.assertIn(status, {404, 405}, path)
+            self.assertNotIn(b'Bolt', body)
         status, body, _ = alice.request(
             'GET', 'tickets/%s.html' % self.b['tickets'][0])
         self.assertEqual(status, 404)
@@ -540,7 +454,7 @@ class PortalHTTPTestCase(unittest.TestCase):
     def test_expired_session(self):
         "An expired session answers 401"
         alice = self.login('a')
-        self._run_script(AGE_SESSION_SCRIPT, alice.cookie)
+        self.server.run_script(AGE_SESSION_SCRIPT, alice.cookie)
         status, data = alice.json('GET', 'tickets')
         self.assertEqual(status, 401)
         self.assertEqual(data['error'], 'unauthenticated')
@@ -587,6 +501,62 @@ class PortalHTTPTestCase(unittest.TestCase):
         status, data = alice.json('GET', 'tickets/%s' % ticket)
         self.assertEqual(sorted(a['name'] for a in data['attachments']),
             ['log.txt', 'scan.pdf'])
+
+    # Bad input --------------------------------------------------------------
+
+    def test_bad_input_writes_nothing(self):
+        "Huge, malformed or unsafe input answers 4xx and stores nothing"
+        alice = self.login('a')
+        ticket = self.a['tickets'][1]
+
+        def state():
+            _, tickets = alice.json('GET', 'tickets')
+            _, detail = alice.json('GET', 'tickets/%s' % ticket)
+            return tickets['count'], len(detail['messages'])
+
+        before = state()
+        huge = {'subject': 'Huge', 'description': 'x' * (3 * 1024 * 1024)}
+        status, data = alice.json('POST', 'tickets', huge)
+        self.assertEqual(status, 413, data)
+        status, data = alice.json('POST', 'tickets/%s/messages' % ticket,
+            {'body': 'x' * (3 * 1024 * 1024)})
+        self.assertEqual(status, 413, data)
+        for subject in [
+                'a' * 201,
+                'Line one\r\nBcc: victim@example.com',
+                'null \x00 byte',
+                'spoofed \u202egnp.exe',
+                '\ud800 lone surrogate',
+                ['not', 'text'],
+                ]:
+            status, data = alice.json('POST', 'tickets', {'subject': subject})
+            self.assertEqual(status, 400, subject)
+            self.assertTrue(data['message'])
+        status, data = alice.json('POST', 'tickets/%s/messages' % ticket,
+            {'body': 'x' * 20001})
+        self.assertEqual(status, 400)
+        status, data = alice.json('POST', 'tickets/%s/messages' % ticket,
+            {'body': {'$ne': None}})
+        self.assertEqual(status, 400)
+        status, body, _ = alice.request('POST', 'tickets',
+            b'\xff\xfe{"subject"', {'Content-Type': 'application/json'})
+        self.assertEqual(status, 400)
+        self.assertNotIn(b'Traceback', body)
+        self.assertEqual(state(), before)
+
+    def test_unicode_subject(self):
+        "Any language's text is stored and given back as sent"
+        alice = self.login('a')
+        subject = 'Imprimante 打印机 卡纸 — ошибка 🖨 مرحبا'
+        status, data = alice.json('POST', 'tickets', {
+                'subject': subject, 'description': 'Zeile 1\nZeile 2 ✓'})
+        self.assertEqual(status, 201, data)
+        status, data = alice.json('GET', 'tickets/%s' % data['id'])
+        self.assertEqual(data['subject'], subject)
+        self.assertEqual(data['description'], 'Zeile 1\nZeile 2 ✓')
+        status, body, _ = alice.request(
+            'GET', 'tickets/%s.html' % data['id'])
+        self.assertIn(subject.encode('utf-8'), body)
 
     # HTML -------------------------------------------------------------------
 
@@ -648,6 +618,34 @@ class PortalHTTPTestCase(unittest.TestCase):
             [(s['state'], s['rating'], s['comment'])
                 for s in data['surveys']],
             [('answered', 5, 'Quick and kind')])
+
+    def test_survey_link(self):
+        "The signed link of the email opens a form that answers once"
+        query = 'survey?' + urllib.parse.urlencode(
+            {'token': self.b['survey_token']})
+        status, body, headers = self.http('GET', query)
+        self.assertEqual(status, 200, body)
+        self.assertTrue(headers['Content-Type'].startswith('text/html'))
+        self.assertIn(b'name="rating"', body)
+        self.assertIn(b'Bolt ticket 2', body)
+        form = {'Content-Type': 'application/x-www-form-urlencoded'}
+        status, body, _ = self.http('POST', query, urllib.parse.urlencode(
+                {'rating': '7'}).encode(), form)
+        self.assertEqual(status, 400)
+        status, body, _ = self.http('POST', query, urllib.parse.urlencode(
+                {'rating': '2', 'comment': 'Slow <b>answer</b>'}).encode(),
+            form)
+        self.assertEqual(status, 200, body)
+        for method in ['GET', 'POST']:
+            status, body, _ = self.http(method, query,
+                b'rating=5' if method == 'POST' else None, form)
+            self.assertEqual(status, 400, method)
+        bob = self.login('b')
+        status, data = bob.json('GET', 'tickets/%s' % self.b['closed'])
+        self.assertEqual(
+            [(s['state'], s['rating'], s['comment'])
+                for s in data['surveys']],
+            [('answered', 2, 'Slow <b>answer</b>')])
 
     def test_survey_link_forged(self):
         "A forged survey link is refused with a clean page"

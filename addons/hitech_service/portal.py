@@ -14,18 +14,21 @@ import hmac
 import html
 import json
 import logging
+import re
 import secrets
+import unicodedata
 from functools import wraps
 
 from werkzeug.exceptions import HTTPException
 
+from trytond import backend
 from trytond.exceptions import RateLimitException, UserError, UserWarning
 from trytond.i18n import gettext
 from trytond.model import ModelSQL, fields
-from trytond.pool import Pool, PoolMeta
+from trytond.pool import PoolMeta
 from trytond.protocols.wrappers import (
     Response, set_max_request_size, with_pool, with_transaction)
-from trytond.transaction import Transaction
+from trytond.transaction import Transaction, TransactionError
 from trytond.wsgi import app
 
 logger = logging.getLogger(__name__)
@@ -93,6 +96,20 @@ def not_found():
 
 def bad_request(message, code='invalid'):
     return PortalHTTPError(400, code, message)
+
+
+MAX_ID = 2 ** 31 - 1
+
+
+def _record_id(value):
+    "The id a client sent, or 404 (no database error for odd integers)"
+    try:
+        value = int(value)
+    except (TypeError, ValueError):
+        raise not_found()
+    if not 0 < value <= MAX_ID:
+        raise not_found()
+    return value
 
 
 class Secret(ModelSQL):
@@ -172,10 +189,7 @@ def ticket_domain(web_user):
 def _get_ticket(pool, web_user, ticket_id):
     "The ticket of id if web_user may see it, else 404"
     Ticket = pool.get('hitech.ticket')
-    try:
-        ticket_id = int(ticket_id)
-    except (TypeError, ValueError):
-        raise not_found()
+    ticket_id = _record_id(ticket_id)
     tickets = Ticket.search([
             ('id', '=', ticket_id),
             ticket_domain(web_user),
@@ -199,10 +213,7 @@ def _get_attachment(pool, web_user, attachment_id):
     Attachment = pool.get('ir.attachment')
     Message = pool.get('hitech.ticket.message')
     Ticket = pool.get('hitech.ticket')
-    try:
-        attachment_id = int(attachment_id)
-    except (TypeError, ValueError):
-        raise not_found()
+    attachment_id = _record_id(attachment_id)
     attachments = Attachment.search([('id', '=', attachment_id)], limit=1)
     if not attachments:
         raise not_found()
@@ -224,10 +235,7 @@ def _get_attachment(pool, web_user, attachment_id):
 def _scoped_party(pool, web_user, party_id):
     "A party of web_user chosen by the client, else 404"
     Party = pool.get('party.party')
-    try:
-        party_id = int(party_id)
-    except (TypeError, ValueError):
-        raise not_found()
+    party_id = _record_id(party_id)
     if party_id not in web_user.portal_parties:
         raise not_found()
     return Party(party_id)
@@ -337,6 +345,9 @@ def portal_route(path, methods, login=True, max_size=None):
                     kwargs['user'], kwargs['session'] = _authenticate(
                         request, pool)
                 return func(request, pool, *args, **kwargs)
+            except (TransactionError, backend.DatabaseOperationalError):
+                # with_transaction retries with the tables locked
+                raise
             except PortalHTTPError as e:
                 return _error(request, e.status, e.code, e.message)
             except RateLimitException:
@@ -378,14 +389,38 @@ def _only(data, allowed):
             code='unknown_field')
 
 
-def _text(data, name, required=False, size=MAX_TEXT):
+# control characters (tab and newlines are allowed in multi-line text
+# only) and the direction overrides that make text read differently
+_FORBIDDEN = re.compile(
+    '[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]')
+_LINE_BREAKS = re.compile('[\t\n\r\u2028\u2029\x85]')
+
+
+def _text(data, name, required=False, size=MAX_TEXT, single_line=False):
+    """The text value of name, or 400: not text, too long, or holding
+    characters that are not allowed (refused rather than silently
+    dropped, so what is stored is what the customer sent)"""
     value = data.get(name)
     if value is None:
         value = ''
     if not isinstance(value, str):
         raise bad_request(gettext(
                 'hitech_service.msg_portal_field_text', field=name))
-    value = value.replace('\x00', '').strip()
+    if len(value) > size * 4:
+        raise bad_request(gettext(
+                'hitech_service.msg_portal_field_size', field=name,
+                size=size))
+    try:
+        # lone surrogates of JSON escapes cannot be stored
+        value.encode('utf-8')
+    except UnicodeEncodeError:
+        raise bad_request(gettext(
+                'hitech_service.msg_portal_field_characters', field=name))
+    value = unicodedata.normalize('NFC', value).strip()
+    if _FORBIDDEN.search(value) or (
+            single_line and _LINE_BREAKS.search(value)):
+        raise bad_request(gettext(
+                'hitech_service.msg_portal_field_characters', field=name))
     if required and not value:
         raise bad_request(gettext(
                 'hitech_service.msg_portal_field_required', field=name))
@@ -492,7 +527,8 @@ def login(request, pool):
     WebUser = pool.get('web.user')
     data = _json_body(request)
     _only(data, {'email', 'password', 'mode'})
-    email = _text(data, 'email', required=True, size=320)
+    email = _text(data, 'email', required=True, size=320,
+        single_line=True)
     password = data.get('password')
     if not isinstance(password, str) or not password:
         raise bad_request(gettext(
@@ -602,9 +638,11 @@ def create_ticket(request, pool, user, session):
     data = _json_body(request)
     _only(data, {'subject', 'description', 'party', 'priority',
             'serial_number'})
-    subject = _text(data, 'subject', required=True, size=200)
+    subject = _text(data, 'subject', required=True, size=200,
+        single_line=True)
     description = _text(data, 'description')
-    serial_number = _text(data, 'serial_number', size=100) or None
+    serial_number = _text(data, 'serial_number', size=100,
+        single_line=True) or None
     priority = data.get('priority') or 'normal'
     if priority not in PRIORITIES:
         raise bad_request(gettext(
@@ -816,9 +854,7 @@ def survey_post(request, pool):
     else:
         rating = request.form.get('rating')
         comment = request.form.get('comment')
-    if comment is not None and not isinstance(comment, str):
-        raise bad_request(gettext(
-                'hitech_service.msg_portal_field_text', field='comment'))
+    comment = _text({'comment': comment}, 'comment', size=4000) or None
     survey = survey_answer(pool, token, rating, comment)
     if request.mimetype == 'application/json':
         return json_response({'id': survey.id, 'state': survey.state})
@@ -834,9 +870,7 @@ def portal_survey(request, pool, ticket_id, user, session):
     data = _json_body(request)
     _only(data, {'rating', 'comment'})
     comment = data.get('comment')
-    if comment is not None and not isinstance(comment, str):
-        raise bad_request(gettext(
-                'hitech_service.msg_portal_field_text', field='comment'))
+    comment = _text({'comment': comment}, 'comment', size=4000) or None
     surveys = Survey.search([
             ('ticket', '=', record.id),
             ('state', '=', 'sent'),
@@ -905,5 +939,3 @@ def ticket_page(request, pool, ticket_id, user, session):
         % (e(title), e(detail['state_label'] or ''),
             text(detail['description']), sla, attachments, messages,
             surveys), title)
-
-

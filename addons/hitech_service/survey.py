@@ -282,8 +282,12 @@ class Survey(ModelSQL, ModelView):
 
     @classmethod
     def _sign(cls, payload):
+        secret = cls._secret()
+        if secret is None:
+            # read-only and nothing was ever signed: no signature matches
+            return None
         digest = hmac.new(
-            cls._secret(), payload.encode('ascii'), hashlib.sha256).digest()
+            secret, payload.encode('ascii'), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).rstrip(b'=').decode('ascii')
 
     def get_token(self):
@@ -304,7 +308,9 @@ class Survey(ModelSQL, ModelView):
                 int(ticket_id), int(survey_id), int(expire))
         except (ValueError, TypeError, binascii.Error):
             raise SurveyError(gettext('hitech_service.msg_survey_invalid'))
-        if not hmac.compare_digest(cls._sign(payload), signature):
+        expected = cls._sign(payload)
+        if expected is None or not hmac.compare_digest(
+                expected.encode('ascii'), signature.encode('utf-8')):
             raise SurveyError(gettext('hitech_service.msg_survey_invalid'))
         surveys = cls.search([
                 ('id', '=', int(survey_id)),
