@@ -484,7 +484,7 @@ class SurveyReport(ModelSQL, ModelView):
             survey.month.as_('month'),
             survey.service_team.as_('service_team'),
             survey.handler.as_('handler'),
-            Count(Literal('*')).as_('sent'),
+            Count(survey.id).as_('sent'),
             Sum(Case((answered, 1), else_=0)).as_('answered'),
             Sum(Case((answered & (survey.rating >= SATISFIED), 1),
                     else_=0)).as_('satisfied'),
