@@ -53,8 +53,9 @@ class TrytondServer:
         env.setdefault('DB_CACHE', os.path.join(
                 ROOT, 'var', 'cache',
                 'postgresql' if self.postgresql else 'sqlite'))
-        if not self.postgresql:
-            env['TRYTOND_DATABASE__PATH'] = self.tmp
+        # the SQLite files, or the filestore of PostgreSQL (attachments):
+        # the scripts and the server must share it
+        env['TRYTOND_DATABASE__PATH'] = self.tmp
 
     def run_script(self, script, *args, timeout=SETUP_TIMEOUT):
         "Run a Python script against the database, return its stdout"

@@ -14,6 +14,7 @@ from sql.conditionals import Case
 
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, fields
+from trytond.model.exceptions import AccessError
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval, If
 from trytond.sendmail import sendmail_transactional
@@ -190,12 +191,36 @@ class Survey(ModelSQL, ModelView):
         return values
 
     @classmethod
+    def create(cls, vlist):
+        transaction = Transaction()
+        # refused before the values are validated, like an access check
+        # (check_modification comes after the validation of a create)
+        if transaction.user and transaction.check_access:
+            raise AccessError(gettext('hitech_service.msg_survey_readonly'))
+        return super().create(vlist)
+
+    @classmethod
     def check_modification(cls, mode, surveys, values=None, external=False):
         super().check_modification(
             mode, surveys, values=values, external=external)
-        if external and mode in {'create', 'write'}:
+        if not external:
+            return
+        # the model access is widened by the ticket's (__access__): the
+        # refusals read as access denials for clients and the matrix
+        if mode in {'create', 'write'}:
             # answers come only through the signed link or the portal
-            raise SurveyError(gettext('hitech_service.msg_survey_readonly'))
+            raise AccessError(gettext('hitech_service.msg_survey_readonly'))
+        if mode == 'delete' and not cls._may_delete():
+            # scores stay as the customers gave them
+            raise AccessError(gettext('hitech_service.msg_survey_delete'))
+
+    @classmethod
+    def _may_delete(cls):
+        pool = Pool()
+        User = pool.get('res.user')
+        ModelData = pool.get('ir.model.data')
+        return ModelData.get_id('hitech_crm_base', 'group_crm_admin') in (
+            User.get_groups())
 
     # Sending --------------------------------------------------------------
 
