@@ -53,6 +53,10 @@ class TrytondServer:
         env.setdefault('DB_CACHE', os.path.join(
                 ROOT, 'var', 'cache',
                 'postgresql' if self.postgresql else 'sqlite'))
+        cache = env['DB_CACHE']
+        if '://' not in cache and not os.path.isabs(cache):
+            # the scripts run in the temporary directory
+            env['DB_CACHE'] = os.path.abspath(cache)
         # the SQLite files, or the filestore of PostgreSQL (attachments):
         # the scripts and the server must share it
         env['TRYTOND_DATABASE__PATH'] = self.tmp
