@@ -207,6 +207,13 @@ POLICY = {
     'hitech.work.order.part': rule(
         read=READERS | {'service_agent'}, create={'service_agent'},
         write={'service_agent'}, delete={'service_manager'}, full=ADMIN),
+    # the signing keys of the portal and of the survey links: never
+    # reachable over RPC
+    'hitech.service.secret': rule(),
+    # surveys are written by the system and the customer's answer only;
+    # agents and reps read them with their tickets, admins may delete
+    'hitech.ticket.survey': rule(
+        read=SALES | {'service_agent'}, delete=ADMIN),
     }
 # service agents read the service teams of their tickets (hitech_service)
 POLICY['hitech.sales.team']['read'] |= {'service_agent'}

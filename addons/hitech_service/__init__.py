@@ -1,4 +1,4 @@
 # This file is part of HiTech CRM. See LICENSE for details.
-from . import routes
+from . import portal, routes
 
-__all__ = [routes]
+__all__ = [portal, routes]

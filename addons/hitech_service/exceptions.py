@@ -25,6 +25,16 @@ class KBArticleError(UserError):
     pass
 
 
+class PortalError(UserError):
+    "A customer portal request that cannot be served"
+    pass
+
+
+class SurveyError(UserError):
+    "A satisfaction survey that cannot be sent or answered"
+    pass
+
+
 class CalendarError(ValidationError):
     "A service calendar whose hours cannot be used"
     pass

@@ -15,6 +15,9 @@ class HitechServiceTestCase(CompanyTestMixin, ModuleTestCase):
             ('hitech.service.configuration', 'web_form_company'),
             # parts follow the rules of their work order (__access__)
             ('hitech.work.order.part', 'company'),
+            # web users without a service company stay visible: web.xml
+            # has its own rule (service company empty or one of the user's)
+            ('web.user', 'service_company'),
             }
 
     @with_transaction()

@@ -1,0 +1,941 @@
+# This file is part of HiTech CRM. See LICENSE for details.
+"""The customer portal: JSON routes (and a few escaped HTML pages) for
+customer contacts logged in as web users.
+
+Every route runs as root without access checks, as the stock web_user
+routes do, so the portal itself is the access control: every query goes
+through ``ticket_domain`` (the web user's parties) and every record
+fetched by id is re-checked by ``_get_ticket``/``_get_attachment``,
+answering 404 for what the user may not see, whether it exists or not.
+"""
+import datetime
+import hashlib
+import hmac
+import html
+import json
+import logging
+import re
+import secrets
+import unicodedata
+from functools import wraps
+
+from werkzeug.exceptions import HTTPException
+
+from trytond import backend
+from trytond.exceptions import RateLimitException, UserError, UserWarning
+from trytond.i18n import gettext
+from trytond.model import ModelSQL, fields
+from trytond.pool import PoolMeta
+from trytond.protocols.wrappers import (
+    Response, set_max_request_size, with_pool, with_transaction)
+from trytond.transaction import Transaction, TransactionError
+from trytond.wsgi import app
+
+logger = logging.getLogger(__name__)
+
+PREFIX = '/<database_name>/hitech/portal'
+COOKIE = 'hitech_portal'
+CSRF_HEADER = 'X-CSRF-Token'
+# the hard ceiling of an upload request; the configured limit is lower
+MAX_UPLOAD_REQUEST = 32 * 1024 * 1024
+MAX_TEXT = 20000
+PAGE_SIZE = 50
+
+DEFAULT_TYPES = 'application/pdf image/png image/jpeg image/gif text/plain'
+
+# file signatures: the content type of an upload is sniffed from its first
+# bytes, never taken from the client
+SIGNATURES = [
+    (b'%PDF-', 'application/pdf'),
+    (b'\x89PNG\r\n\x1a\n', 'image/png'),
+    (b'\xff\xd8\xff', 'image/jpeg'),
+    (b'GIF87a', 'image/gif'),
+    (b'GIF89a', 'image/gif'),
+    (b'PK\x03\x04', 'application/zip'),
+    (b'\x1f\x8b', 'application/gzip'),
+    (b'MZ', 'application/x-msdownload'),
+    (b'\x7fELF', 'application/x-executable'),
+    ]
+
+
+def sniff_type(data):
+    "The content type of data from its signature (text if it decodes)"
+    for signature, mimetype in SIGNATURES:
+        if data.startswith(signature):
+            return mimetype
+    head = data[:4096]
+    if b'\x00' in head:
+        return 'application/octet-stream'
+    try:
+        text = head.decode('utf-8')
+    except UnicodeDecodeError:
+        # a cut in the middle of a multi-byte character
+        try:
+            text = head[:-3].decode('utf-8')
+        except UnicodeDecodeError:
+            return 'application/octet-stream'
+    lowered = text.lstrip().lower()
+    if lowered.startswith(('<!doctype html', '<html', '<svg', '<?xml',
+                '<script')):
+        return 'text/html'
+    return 'text/plain'
+
+
+class PortalHTTPError(Exception):
+    def __init__(self, status, code, message):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def not_found():
+    return PortalHTTPError(
+        404, 'not_found', gettext('hitech_service.msg_portal_not_found'))
+
+
+def bad_request(message, code='invalid'):
+    return PortalHTTPError(400, code, message)
+
+
+MAX_ID = 2 ** 31 - 1
+
+
+def _record_id(value):
+    "The id a client sent, or 404 (no database error for odd integers)"
+    try:
+        value = int(value)
+    except (TypeError, ValueError):
+        raise not_found()
+    if not 0 < value <= MAX_ID:
+        raise not_found()
+    return value
+
+
+class Secret(ModelSQL):
+    "Service Secret"
+    __name__ = 'hitech.service.secret'
+    __string__ = "Service Secret"
+
+    name = fields.Char("Name", required=True)
+    value = fields.Char("Value", required=True, strip=False)
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls.__rpc__ = {}
+
+    @classmethod
+    def get(cls, name):
+        """The per-database secret named name, created on first use.
+
+        It is never readable over RPC (no RPC methods, no access granted)."""
+        secrets_ = cls.search([('name', '=', name)], limit=1)
+        if secrets_:
+            secret, = secrets_
+        elif Transaction().readonly:
+            # nothing was ever signed with it: nothing can verify
+            return None
+        else:
+            secret, = cls.create([{
+                        'name': name,
+                        'value': secrets.token_urlsafe(48),
+                        }])
+        return secret.value.encode('ascii')
+
+
+class Configuration(metaclass=PoolMeta):
+    __name__ = 'hitech.service.configuration'
+
+    portal_attachment_max_size = fields.Integer(
+        "Portal Attachment Maximum Size",
+        help="The largest file, in bytes, a customer may attach in the "
+        "portal.")
+    portal_attachment_types = fields.Char("Portal Attachment Types",
+        help="The content types customers may attach in the portal, "
+        "separated by spaces; the type is found from the file's content, "
+        "not from its name.")
+
+    @classmethod
+    def default_portal_attachment_max_size(cls):
+        return 5 * 1024 * 1024
+
+    @classmethod
+    def default_portal_attachment_types(cls):
+        return DEFAULT_TYPES
+
+    def get_portal_attachment_max_size(self):
+        return min(self.portal_attachment_max_size
+            or self.default_portal_attachment_max_size(), MAX_UPLOAD_REQUEST)
+
+    def get_portal_attachment_types(self):
+        return set((self.portal_attachment_types or DEFAULT_TYPES).split())
+
+
+# Scoping -------------------------------------------------------------------
+
+def ticket_domain(web_user):
+    """The domain of the tickets web_user may see: those of its party and
+    its secondary parties.  EVERY ticket query of the portal uses it."""
+    parties = web_user.portal_parties
+    if not parties:
+        return [('id', '=', -1)]
+    return ['OR',
+        ('account', 'in', parties),
+        ('contact', 'in', parties),
+        ]
+
+
+def _get_ticket(pool, web_user, ticket_id):
+    "The ticket of id if web_user may see it, else 404"
+    Ticket = pool.get('hitech.ticket')
+    ticket_id = _record_id(ticket_id)
+    tickets = Ticket.search([
+            ('id', '=', ticket_id),
+            ticket_domain(web_user),
+            ], limit=1)
+    if not tickets:
+        raise not_found()
+    ticket, = tickets
+    return ticket
+
+
+def _visible_messages(ticket):
+    return [m for m in ticket.messages if m.direction != 'internal']
+
+
+def _attachment_resources(ticket):
+    return [str(ticket)] + [str(m) for m in _visible_messages(ticket)]
+
+
+def _get_attachment(pool, web_user, attachment_id):
+    "The attachment of id if it belongs to a ticket web_user sees, else 404"
+    Attachment = pool.get('ir.attachment')
+    Message = pool.get('hitech.ticket.message')
+    Ticket = pool.get('hitech.ticket')
+    attachment_id = _record_id(attachment_id)
+    attachments = Attachment.search([('id', '=', attachment_id)], limit=1)
+    if not attachments:
+        raise not_found()
+    attachment, = attachments
+    resource = attachment.resource
+    if isinstance(resource, Message):
+        if resource.direction == 'internal':
+            raise not_found()
+        ticket = resource.ticket
+    elif isinstance(resource, Ticket):
+        ticket = resource
+    else:
+        raise not_found()
+    # re-checked with the scoping domain
+    _get_ticket(pool, web_user, ticket.id)
+    return attachment
+
+
+def _scoped_party(pool, web_user, party_id):
+    "A party of web_user chosen by the client, else 404"
+    Party = pool.get('party.party')
+    party_id = _record_id(party_id)
+    if party_id not in web_user.portal_parties:
+        raise not_found()
+    return Party(party_id)
+
+
+# Sessions and CSRF ---------------------------------------------------------
+
+def _csrf_token(pool, session_key):
+    Secret = pool.get('hitech.service.secret')
+    secret = Secret.get('portal_csrf')
+    if secret is None:
+        return None
+    return hmac.new(secret, b'csrf:' + session_key.encode('utf-8'),
+        hashlib.sha256).hexdigest()
+
+
+def _session_key(request):
+    "The session key and how it came: ('bearer'|'cookie', key) or None"
+    header = request.headers.get('Authorization', '')
+    if header[:7].lower() == 'bearer ':
+        return 'bearer', header[7:].strip()
+    cookie = request.cookies.get(COOKIE)
+    if cookie:
+        return 'cookie', cookie
+    return None
+
+
+def _authenticate(request, pool):
+    """The web user of the request or 401; 403 when a cookie session sends
+    a state-changing request without its CSRF token"""
+    WebUser = pool.get('web.user')
+    found = _session_key(request)
+    if not found:
+        raise PortalHTTPError(401, 'unauthenticated',
+            gettext('hitech_service.msg_portal_login_required'))
+    kind, key = found
+    user = WebUser.get_user(key) if key else None
+    if not user or not user.active:
+        raise PortalHTTPError(401, 'unauthenticated',
+            gettext('hitech_service.msg_portal_login_required'))
+    if kind == 'cookie' and request.method not in {'GET', 'HEAD'}:
+        expected = _csrf_token(pool, key)
+        given = request.headers.get(CSRF_HEADER, '')
+        if (not expected or not given
+                or not hmac.compare_digest(expected, given)):
+            raise PortalHTTPError(403, 'csrf',
+                gettext('hitech_service.msg_portal_csrf'))
+    return user, key
+
+
+# Responses -----------------------------------------------------------------
+
+def _headers(response):
+    response.headers['Cache-Control'] = 'no-store'
+    response.headers['X-Content-Type-Options'] = 'nosniff'
+    response.headers['X-Frame-Options'] = 'DENY'
+    response.headers['Referrer-Policy'] = 'no-referrer'
+    return response
+
+
+def json_response(data, status=200):
+    return _headers(Response(
+            json.dumps(data, default=_json_default), status=status,
+            content_type='application/json'))
+
+
+def _json_default(value):
+    if isinstance(value, (datetime.datetime, datetime.date)):
+        return value.isoformat()
+    raise TypeError(repr(value))
+
+
+def html_response(body, title, status=200):
+    page = (
+        '<!DOCTYPE html><html><head><meta charset="utf-8">'
+        '<title>%s</title></head><body>%s</body></html>' % (
+            html.escape(title), body))
+    response = Response(page, status=status,
+        content_type='text/html; charset=utf-8')
+    response.headers['Content-Security-Policy'] = (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+    return _headers(response)
+
+
+def _wants_html(request):
+    return request.path.endswith('.html')
+
+
+def _error(request, status, code, message):
+    Transaction().rollback()
+    if (_wants_html(request)
+            or request.path.endswith('/hitech/portal/survey')):
+        if 'application/json' not in request.headers.get('Accept', ''):
+            return html_response(
+                '<p>%s</p>' % html.escape(message), message, status=status)
+    return json_response({'error': code, 'message': message}, status)
+
+
+def portal_route(path, methods, login=True, max_size=None):
+    """Declare a portal route: the database transaction, the web user (401
+    or 403 otherwise) and clean JSON errors, never a trace"""
+    def decorator(func):
+        @wraps(func)
+        def wrapper(request, pool, *args, **kwargs):
+            try:
+                if login:
+                    kwargs['user'], kwargs['session'] = _authenticate(
+                        request, pool)
+                return func(request, pool, *args, **kwargs)
+            except (TransactionError, backend.DatabaseOperationalError):
+                # with_transaction retries with the tables locked
+                raise
+            except PortalHTTPError as e:
+                return _error(request, e.status, e.code, e.message)
+            except RateLimitException:
+                return _error(request, 429, 'rate_limited',
+                    gettext('hitech_service.msg_portal_rate_limited'))
+            except (UserError, UserWarning) as e:
+                return _error(request, 400, 'invalid', e.message)
+            except HTTPException as e:
+                return _error(request, e.code, 'http_%s' % e.code,
+                    e.description or e.name)
+            except Exception:
+                logger.exception("portal route %s failed", path)
+                return _error(request, 500, 'internal',
+                    gettext('hitech_service.msg_portal_internal'))
+        route = with_pool(with_transaction()(wrapper))
+        if max_size:
+            route = set_max_request_size(max_size)(route)
+        return app.route(PREFIX + path, methods=methods)(route)
+    return decorator
+
+
+def _json_body(request):
+    "The JSON object of the request body or 400"
+    try:
+        data = json.loads(request.get_data(cache=True) or b'{}')
+    except (ValueError, UnicodeDecodeError):
+        raise bad_request(gettext('hitech_service.msg_portal_bad_json'))
+    if not isinstance(data, dict):
+        raise bad_request(gettext('hitech_service.msg_portal_bad_json'))
+    return data
+
+
+def _only(data, allowed):
+    "Refuse any key the route does not take (no mass assignment)"
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise bad_request(gettext('hitech_service.msg_portal_unknown_field',
+                fields=', '.join(str(u)[:40] for u in unknown)),
+            code='unknown_field')
+
+
+# control characters (tab and newlines are allowed in multi-line text
+# only) and the direction overrides that make text read differently
+_FORBIDDEN = re.compile(
+    '[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]')
+_LINE_BREAKS = re.compile('[\t\n\r\u2028\u2029\x85]')
+
+
+def _text(data, name, required=False, size=MAX_TEXT, single_line=False):
+    """The text value of name, or 400: not text, too long, or holding
+    characters that are not allowed (refused rather than silently
+    dropped, so what is stored is what the customer sent)"""
+    value = data.get(name)
+    if value is None:
+        value = ''
+    if not isinstance(value, str):
+        raise bad_request(gettext(
+                'hitech_service.msg_portal_field_text', field=name))
+    if len(value) > size * 4:
+        raise bad_request(gettext(
+                'hitech_service.msg_portal_field_size', field=name,
+                size=size))
+    try:
+        # lone surrogates of JSON escapes cannot be stored
+        value.encode('utf-8')
+    except UnicodeEncodeError:
+        raise bad_request(gettext(
+                'hitech_service.msg_portal_field_characters', field=name))
+    value = unicodedata.normalize('NFC', value).strip()
+    if _FORBIDDEN.search(value) or (
+            single_line and _LINE_BREAKS.search(value)):
+        raise bad_request(gettext(
+                'hitech_service.msg_portal_field_characters', field=name))
+    if required and not value:
+        raise bad_request(gettext(
+                'hitech_service.msg_portal_field_required', field=name))
+    if len(value) > size:
+        raise bad_request(gettext(
+                'hitech_service.msg_portal_field_size', field=name,
+                size=size))
+    return value
+
+
+# Serialisation: only what a customer may see --------------------------------
+
+def _party(party):
+    return {'id': party.id, 'name': party.rec_name} if party else None
+
+
+def _state_label(record, name):
+    return dict(record.__class__.fields_get([name])[name]['selection']).get(
+        getattr(record, name))
+
+
+def _sla(ticket):
+    now = datetime.datetime.now()
+    deadlines = {}
+    for name in ['response_deadline', 'resolution_deadline', 'sla_deadline']:
+        deadlines[name] = getattr(ticket, name, None)
+    overdue = bool(ticket.sla_deadline and ticket.sla_deadline < now
+        and ticket.state not in {'resolved', 'closed', 'cancelled'})
+    return dict(deadlines, overdue=overdue)
+
+
+def ticket_summary(ticket):
+    return {
+        'id': ticket.id,
+        'number': ticket.number,
+        'subject': ticket.subject,
+        'state': ticket.state,
+        'state_label': _state_label(ticket, 'state'),
+        'priority': ticket.priority,
+        'account': _party(ticket.account),
+        'contact': _party(ticket.contact),
+        'created_at': ticket.create_date,
+        'sla': _sla(ticket),
+        }
+
+
+def _attachment(attachment):
+    return {
+        'id': attachment.id,
+        'name': attachment.name,
+        'size': attachment.data_size,
+        'created_at': attachment.create_date,
+        }
+
+
+def ticket_detail(pool, ticket):
+    Attachment = pool.get('ir.attachment')
+    Survey = pool.get('hitech.ticket.survey')
+    result = ticket_summary(ticket)
+    messages = _visible_messages(ticket)
+    attachments = Attachment.search([
+            ('resource', 'in', _attachment_resources(ticket)),
+            ], order=[('create_date', 'ASC'), ('id', 'ASC')])
+    by_resource = {}
+    for attachment in attachments:
+        by_resource.setdefault(str(attachment.resource), []).append(
+            _attachment(attachment))
+    surveys = Survey.search([('ticket', '=', ticket.id)],
+        order=[('id', 'ASC')])
+    result.update({
+            'description': ticket.description,
+            'product': ticket.product.rec_name if ticket.product else None,
+            'serial_number': ticket.serial_number,
+            'closed_at': ticket.closed_at,
+            'resolved_at': ticket.resolved_at,
+            'messages': [{
+                    'id': m.id,
+                    'direction': m.direction,
+                    'date': m.date,
+                    'author': (
+                        m.party.rec_name if m.party and m.direction
+                        == 'incoming' else (
+                            m.author.name if m.author else None)),
+                    'body': m.body,
+                    'attachments': by_resource.get(str(m), []),
+                    } for m in messages],
+            'attachments': by_resource.get(str(ticket), []),
+            'surveys': [{
+                    'id': s.id,
+                    'state': s.state,
+                    'rating': s.rating,
+                    'comment': s.comment,
+                    'answered_at': s.answered_at,
+                    'expire_at': s.expire_at,
+                    } for s in surveys],
+            })
+    return result
+
+
+# Routes: session -----------------------------------------------------------
+
+@portal_route('/login', ['POST'], login=False)
+def login(request, pool):
+    WebUser = pool.get('web.user')
+    data = _json_body(request)
+    _only(data, {'email', 'password', 'mode'})
+    email = _text(data, 'email', required=True, size=320,
+        single_line=True)
+    password = data.get('password')
+    if not isinstance(password, str) or not password:
+        raise bad_request(gettext(
+                'hitech_service.msg_portal_field_required', field='password'))
+    mode = data.get('mode') or 'cookie'
+    if mode not in {'cookie', 'bearer'}:
+        raise bad_request(gettext(
+                'hitech_service.msg_portal_field_value', field='mode'))
+    # web_user throttles the attempts per email and per network
+    user = WebUser.authenticate(email, password)
+    if not user or not user.active:
+        # the failed attempt web_user recorded is committed
+        return json_response({
+                'error': 'invalid_credentials',
+                'message': gettext('hitech_service.msg_portal_login_failed'),
+                }, 401)
+    key = user.new_session()
+    result = {
+        'user': {'email': user.email, 'parties': [
+                _party(p) for p in [user.party] + list(user.secondary_parties)
+                if p]},
+        'expires_in': int(pool.get('web.user.session').timeout(
+                ).total_seconds()),
+        }
+    if mode == 'bearer':
+        result['token'] = key
+        return json_response(result)
+    result['csrf_token'] = _csrf_token(pool, key)
+    response = json_response(result)
+    response.set_cookie(COOKIE, key, httponly=True, samesite='Strict',
+        secure=request.scheme == 'https',
+        path='/%s/hitech/portal' % request.view_args['database_name'],
+        max_age=result['expires_in'])
+    return response
+
+
+@portal_route('/logout', ['POST'])
+def logout(request, pool, user, session):
+    Session = pool.get('web.user.session')
+    Session.remove(session)
+    response = json_response({'logged_out': True})
+    response.delete_cookie(COOKIE,
+        path='/%s/hitech/portal' % request.view_args['database_name'])
+    return response
+
+
+@portal_route('/me', ['GET'])
+def me(request, pool, user, session):
+    result = {
+        'email': user.email,
+        'party': _party(user.party),
+        'parties': [_party(p) for p in [user.party] + list(
+                user.secondary_parties) if p],
+        }
+    if _session_key(request)[0] == 'cookie':
+        result['csrf_token'] = _csrf_token(pool, session)
+    return json_response(result)
+
+
+# Routes: tickets ------------------------------------------------------------
+
+def _int_arg(request, name, default, maximum=None):
+    value = request.args.get(name)
+    if value in {None, ''}:
+        return default
+    try:
+        value = int(value)
+    except ValueError:
+        raise bad_request(gettext(
+                'hitech_service.msg_portal_field_value', field=name))
+    if value < 0:
+        raise bad_request(gettext(
+                'hitech_service.msg_portal_field_value', field=name))
+    return min(value, maximum) if maximum else value
+
+
+@portal_route('/tickets', ['GET'])
+def tickets(request, pool, user, session):
+    Ticket = pool.get('hitech.ticket')
+    domain = [ticket_domain(user)]
+    status = request.args.get('status', 'all')
+    if status == 'open':
+        domain.append(('state', 'not in', ['resolved', 'closed', 'cancelled']))
+    elif status == 'done':
+        domain.append(('state', 'in', ['resolved', 'closed', 'cancelled']))
+    elif status != 'all':
+        raise bad_request(gettext(
+                'hitech_service.msg_portal_field_value', field='status'))
+    offset = _int_arg(request, 'offset', 0)
+    limit = _int_arg(request, 'limit', PAGE_SIZE, PAGE_SIZE) or PAGE_SIZE
+    records = Ticket.search(domain, offset=offset, limit=limit,
+        order=[('create_date', 'DESC'), ('id', 'DESC')])
+    return json_response({
+            'tickets': [ticket_summary(t) for t in records],
+            'count': Ticket.search(domain, count=True),
+            'offset': offset,
+            'limit': limit,
+            })
+
+
+PRIORITIES = {'low', 'normal', 'high'}
+
+
+@portal_route('/tickets', ['POST'])
+def create_ticket(request, pool, user, session):
+    Ticket = pool.get('hitech.ticket')
+    data = _json_body(request)
+    _only(data, {'subject', 'description', 'party', 'priority',
+            'serial_number'})
+    subject = _text(data, 'subject', required=True, size=200,
+        single_line=True)
+    description = _text(data, 'description')
+    serial_number = _text(data, 'serial_number', size=100,
+        single_line=True) or None
+    priority = data.get('priority') or 'normal'
+    if priority not in PRIORITIES:
+        raise bad_request(gettext(
+                'hitech_service.msg_portal_field_value', field='priority'))
+    if data.get('party') is not None:
+        account = _scoped_party(pool, user, data['party'])
+    else:
+        account = (user.secondary_parties[0] if user.secondary_parties
+            else user.party)
+    if not account:
+        raise not_found()
+    company = user.get_portal_company()
+    if not company:
+        raise bad_request(gettext('hitech_service.msg_portal_no_company'))
+    with Transaction().set_context(company=company.id):
+        ticket, = Ticket.create([{
+                    'subject': subject,
+                    'description': description or None,
+                    'serial_number': serial_number,
+                    'priority': priority,
+                    'company': company.id,
+                    'account': account.id,
+                    'contact': user.party.id if user.party else None,
+                    'channel': 'portal',
+                    }])
+    return json_response(ticket_detail(pool, ticket), 201)
+
+
+@portal_route('/tickets/<int:ticket_id>', ['GET'])
+def ticket(request, pool, ticket_id, user, session):
+    record = _get_ticket(pool, user, ticket_id)
+    return json_response(ticket_detail(pool, record))
+
+
+@portal_route('/tickets/<int:ticket_id>/messages', ['POST'])
+def reply(request, pool, ticket_id, user, session):
+    Ticket = pool.get('hitech.ticket')
+    Message = pool.get('hitech.ticket.message')
+    record = _get_ticket(pool, user, ticket_id)
+    data = _json_body(request)
+    _only(data, {'body'})
+    body = _text(data, 'body', required=True)
+    if record.state in {'closed', 'cancelled'}:
+        raise PortalHTTPError(409, 'ticket_closed',
+            gettext('hitech_service.msg_portal_ticket_closed',
+                ticket=record.rec_name))
+    message, = Message.create([{
+                'ticket': record.id,
+                'direction': 'incoming',
+                'party': user.party.id if user.party else None,
+                'email_from': user.email,
+                'subject': record.get_email_subject(),
+                'body': body,
+                }])
+    # an answer to a resolved or waiting ticket puts it back to work
+    Ticket._thread_reopen(Ticket.browse([record.id]))
+    return json_response({'id': message.id, 'ticket': record.id}, 201)
+
+
+@portal_route('/tickets/<int:ticket_id>/attachments', ['POST'],
+    max_size=MAX_UPLOAD_REQUEST)
+def attach(request, pool, ticket_id, user, session):
+    Attachment = pool.get('ir.attachment')
+    Configuration = pool.get('hitech.service.configuration')
+    record = _get_ticket(pool, user, ticket_id)
+    if record.state in {'closed', 'cancelled'}:
+        raise PortalHTTPError(409, 'ticket_closed',
+            gettext('hitech_service.msg_portal_ticket_closed',
+                ticket=record.rec_name))
+    config = Configuration(1)
+    max_size = config.get_portal_attachment_max_size()
+    if (request.content_length or 0) > max_size + 64 * 1024:
+        raise PortalHTTPError(413, 'too_large', gettext(
+                'hitech_service.msg_portal_attachment_size',
+                size=max_size))
+    upload = request.files.get('file')
+    if upload is None:
+        raise bad_request(gettext(
+                'hitech_service.msg_portal_field_required', field='file'))
+    data = upload.stream.read(max_size + 1)
+    if len(data) > max_size:
+        raise PortalHTTPError(413, 'too_large', gettext(
+                'hitech_service.msg_portal_attachment_size',
+                size=max_size))
+    if not data:
+        raise bad_request(gettext(
+                'hitech_service.msg_portal_field_required', field='file'))
+    mimetype = sniff_type(data)
+    if mimetype not in config.get_portal_attachment_types():
+        raise PortalHTTPError(415, 'type_refused', gettext(
+                'hitech_service.msg_portal_attachment_type',
+                type=mimetype))
+    name = (upload.filename or 'file').replace('\\', '/').split('/')[-1]
+    name = ''.join(c for c in name if c.isprintable())[:120] or 'file'
+    attachment, = Attachment.create([{
+                'name': name,
+                'resource': str(record),
+                'type': 'data',
+                'data': data,
+                'description': gettext(
+                    'hitech_service.msg_portal_attachment_description',
+                    email=user.email),
+                }])
+    return json_response(dict(_attachment(attachment), type=mimetype), 201)
+
+
+@portal_route('/attachments/<int:attachment_id>', ['GET'])
+def download(request, pool, attachment_id, user, session):
+    attachment = _get_attachment(pool, user, attachment_id)
+    data = attachment.data or b''
+    mimetype = sniff_type(data)
+    if mimetype == 'text/html':
+        mimetype = 'text/plain'
+    response = Response(data, content_type=mimetype)
+    name = attachment.name.encode('ascii', 'replace').decode('ascii')
+    name = name.replace('"', '_').replace('\\', '_')
+    response.headers['Content-Disposition'] = (
+        'attachment; filename="%s"' % name)
+    response.headers['Content-Security-Policy'] = "default-src 'none'"
+    return _headers(response)
+
+
+# Routes: knowledge base -----------------------------------------------------
+
+@portal_route('/kb', ['GET'])
+def kb_search(request, pool, user, session):
+    Article = pool.get('hitech.kb.article')
+    text = (request.args.get('q') or '').strip()[:200]
+    if not text:
+        raise bad_request(gettext(
+                'hitech_service.msg_portal_field_required', field='q'))
+    limit = _int_arg(request, 'limit', 10, 25) or 10
+    return json_response({'articles': [{
+                    'id': a.id,
+                    'number': a.number,
+                    'title': a.title,
+                    'problem': a.problem,
+                    'cause': a.cause,
+                    'resolution': a.resolution,
+                    'score': score,
+                    } for a, score in Article.search_public(text, limit)]})
+
+
+# Routes: surveys ------------------------------------------------------------
+
+def _survey_form(survey, action, csrf=None):
+    ticket = survey.ticket
+    options = ''.join(
+        '<label><input type="radio" name="rating" value="%d" required> '
+        '%d</label> ' % (i, i) for i in range(1, 6))
+    hidden = ''
+    if csrf:
+        hidden = '<input type="hidden" name="csrf_token" value="%s">' % (
+            html.escape(csrf))
+    return (
+        '<h1>%s</h1><p>%s</p>'
+        '<form method="post" action="%s">%s'
+        '<fieldset><legend>%s</legend>%s</fieldset>'
+        '<p><label>%s<br><textarea name="comment" rows="4" cols="60" '
+        'maxlength="4000"></textarea></label></p>'
+        '<p><button type="submit">%s</button></p></form>') % (
+        html.escape(gettext('hitech_service.msg_survey_page_title')),
+        html.escape('%s: %s' % (ticket.number or '', ticket.subject or '')),
+        html.escape(action), hidden,
+        html.escape(gettext('hitech_service.msg_survey_page_question')),
+        options,
+        html.escape(gettext('hitech_service.msg_survey_page_comment')),
+        html.escape(gettext('hitech_service.msg_survey_page_send')))
+
+
+def _survey_token(request):
+    token = request.args.get('token') or request.form.get('token')
+    if not token:
+        raise PortalHTTPError(400, 'invalid',
+            gettext('hitech_service.msg_survey_invalid'))
+    return token[:200]
+
+
+def survey_open(pool, token):
+    "The survey of a signed token, as the route serves it"
+    Survey = pool.get('hitech.ticket.survey')
+    return Survey.from_token(token)
+
+
+def survey_answer(pool, token, rating, comment=None):
+    """Store the answer of a signed link: the route's work, callable from a
+    scenario without HTTP"""
+    survey = survey_open(pool, token)
+    survey.answer(rating, comment, through='email')
+    return survey
+
+
+@portal_route('/survey', ['GET'], login=False)
+def survey_page(request, pool):
+    token = _survey_token(request)
+    survey = survey_open(pool, token)
+    action = '?token=%s' % token
+    return html_response(_survey_form(survey, action),
+        gettext('hitech_service.msg_survey_page_title'))
+
+
+@portal_route('/survey', ['POST'], login=False)
+def survey_post(request, pool):
+    token = _survey_token(request)
+    if request.mimetype == 'application/json':
+        data = _json_body(request)
+        _only(data, {'rating', 'comment'})
+        rating, comment = data.get('rating'), data.get('comment')
+    else:
+        rating = request.form.get('rating')
+        comment = request.form.get('comment')
+    comment = _text({'comment': comment}, 'comment', size=4000) or None
+    survey = survey_answer(pool, token, rating, comment)
+    if request.mimetype == 'application/json':
+        return json_response({'id': survey.id, 'state': survey.state})
+    return html_response('<p>%s</p>' % html.escape(
+            gettext('hitech_service.msg_survey_page_thanks')),
+        gettext('hitech_service.msg_survey_page_title'))
+
+
+@portal_route('/tickets/<int:ticket_id>/survey', ['POST'])
+def portal_survey(request, pool, ticket_id, user, session):
+    Survey = pool.get('hitech.ticket.survey')
+    record = _get_ticket(pool, user, ticket_id)
+    data = _json_body(request)
+    _only(data, {'rating', 'comment'})
+    comment = data.get('comment')
+    comment = _text({'comment': comment}, 'comment', size=4000) or None
+    surveys = Survey.search([
+            ('ticket', '=', record.id),
+            ('state', '=', 'sent'),
+            ('expire_at', '>=', datetime.datetime.now()),
+            ], order=[('id', 'DESC')], limit=1)
+    if not surveys:
+        raise PortalHTTPError(409, 'no_survey',
+            gettext('hitech_service.msg_portal_no_survey',
+                ticket=record.rec_name))
+    survey, = surveys
+    survey.answer(data.get('rating'), comment, through='portal',
+        contact=user.party)
+    return json_response({'id': survey.id, 'state': survey.state})
+
+
+# Routes: HTML pages ---------------------------------------------------------
+
+@portal_route('/tickets.html', ['GET'])
+def tickets_page(request, pool, user, session):
+    Ticket = pool.get('hitech.ticket')
+    records = Ticket.search([ticket_domain(user)], limit=PAGE_SIZE,
+        order=[('create_date', 'DESC'), ('id', 'DESC')])
+    e = html.escape
+    rows = ''.join(
+        '<tr><td><a href="tickets/%d.html">%s</a></td><td>%s</td>'
+        '<td>%s</td><td>%s</td></tr>' % (
+            t.id, e(t.number or ''), e(t.subject or ''),
+            e(_state_label(t, 'state') or ''),
+            e(str(t.sla_deadline or ''))) for t in records)
+    title = gettext('hitech_service.msg_portal_page_tickets')
+    return html_response(
+        '<h1>%s</h1><table><tr><th>#</th><th>%s</th><th>%s</th>'
+        '<th>%s</th></tr>%s</table>' % (
+            e(title), e(Ticket.subject.string), e(Ticket.state.string),
+            e(Ticket.sla_deadline.string), rows), title)
+
+
+@portal_route('/tickets/<int:ticket_id>.html', ['GET'])
+def ticket_page(request, pool, ticket_id, user, session):
+    record = _get_ticket(pool, user, ticket_id)
+    detail = ticket_detail(pool, record)
+    e = html.escape
+
+    def text(value):
+        return e(value or '').replace('\n', '<br>')
+
+    messages = ''.join(
+        '<article><header>%s &middot; %s</header><p>%s</p>%s</article>' % (
+            e(str(m['date'] or '')), e(m['author'] or ''), text(m['body']),
+            ''.join('<p>&#128206; <a href="../attachments/%d">%s</a></p>'
+                % (a['id'], e(a['name'])) for a in m['attachments']))
+        for m in detail['messages'])
+    attachments = ''.join(
+        '<li><a href="../attachments/%d">%s</a></li>' % (a['id'], e(a['name']))
+        for a in detail['attachments'])
+    sla = ''.join('<li>%s: %s</li>' % (
+            e(record.__class__._fields[name].string), e(str(value)))
+        for name, value in detail['sla'].items()
+        if name != 'overdue' and value)
+    surveys = ''.join(
+        '<li>%s/5 %s</li>' % (e(str(s['rating'])), text(s['comment']))
+        for s in detail['surveys'] if s['state'] == 'answered')
+    title = '%s %s' % (record.number or '', record.subject or '')
+    return html_response(
+        '<h1>%s</h1><p>%s</p><p>%s</p><ul>%s</ul><ul>%s</ul>%s<ul>%s</ul>'
+        % (e(title), e(detail['state_label'] or ''),
+            text(detail['description']), sla, attachments, messages,
+            surveys), title)

@@ -1,0 +1,666 @@
+# This file is part of HiTech CRM. See LICENSE for details.
+"""The customer portal over real HTTP.
+
+A trytond server is started on 127.0.0.1 (free port) against a temporary
+database with hitech_service activated (built in a subprocess by trytond's
+own test helper, so restored from DB_CACHE when warm; SQLite in a temporary
+directory, or DB_NAME=service_portal_http_<pid> on PostgreSQL, dropped at
+the end; see tests/server.py).
+
+Two customers, A (Acme, contact Alice) and B (Bolt, contact Bob), each have
+tickets, messages and attachments.  Alice logs in to the portal and every
+way of reaching Bolt's data is tried: listing, reading, guessing
+sequential ids, replying, attaching, downloading, crafted JSON with Bolt's
+ids or party, mass assignment of fields.  Then sessions (CSRF, logout,
+expiry, login throttling), uploads (size, sniffed type), escaping in the
+HTML pages, knowledge search and surveys.
+"""
+import json
+import os
+import re
+import textwrap
+import unittest
+import urllib.parse
+import uuid
+
+from .server import TrytondServer
+
+TIMEOUT = 20  # seconds, every HTTP call (failed logins are slowed down)
+XSS = '<script>alert("x")</script>'
+
+SETUP_SCRIPT = textwrap.dedent('''
+    import json, sys
+    from trytond.tests.test_tryton import activate_module, DB_NAME
+    activate_module(['hitech_service'])
+    from trytond.pool import Pool
+    from trytond.transaction import Transaction
+    from trytond.modules.company.tests import create_company, set_company
+    xss = sys.argv[1]
+    pool = Pool(DB_NAME)
+    pool.init()
+    # the configuration is a singleton: its creation locks its table
+    locks = [pool.get('hitech.service.configuration')._table]
+    with Transaction().start(DB_NAME, 0, readonly=False,
+            _lock_tables=locks) as transaction:
+        Party = pool.get('party.party')
+        WebUser = pool.get('web.user')
+        Ticket = pool.get('hitech.ticket')
+        Message = pool.get('hitech.ticket.message')
+        Attachment = pool.get('ir.attachment')
+        Survey = pool.get('hitech.ticket.survey')
+        Article = pool.get('hitech.kb.article')
+        Lang = pool.get('ir.lang')
+        Configuration = pool.get('hitech.service.configuration')
+        company = create_company()
+        out = {}
+        with set_company(company):
+            Configuration.write([Configuration(1)], {
+                    'portal_attachment_max_size': 4096})
+            for key, account_name, contact_name, email in [
+                    ('a', 'Acme', 'Alice', 'alice@example.com'),
+                    ('b', 'Bolt', 'Bob', 'bob@example.com')]:
+                account, = Party.create([{
+                            'name': account_name, 'party_kind': 'company'}])
+                contact, = Party.create([{
+                            'name': contact_name, 'party_kind': 'person'}])
+                WebUser.create([{
+                            'email': email,
+                            'password': 'portal-%s-password' % key,
+                            'party': contact.id,
+                            'secondary_parties': [('add', [account.id])],
+                            }])
+                tickets = Ticket.create([{
+                            'company': company.id,
+                            'subject': '%s ticket %s' % (account_name, i),
+                            'description': xss if i == 0 else 'text',
+                            'account': account.id,
+                            'contact': contact.id,
+                            'channel': 'email',
+                            } for i in range(3)])
+                messages = Message.create([{
+                            'ticket': tickets[0].id,
+                            'direction': 'outgoing',
+                            'body': 'Hello %s' % contact_name,
+                            }, {
+                            'ticket': tickets[0].id,
+                            'direction': 'internal',
+                            'body': 'secret note on %s' % account_name,
+                            }])
+                attachments = Attachment.create([{
+                            'name': '%s.txt' % account_name,
+                            'resource': str(tickets[0]),
+                            'data': b'file of ' + account_name.encode(),
+                            }, {
+                            'name': 'internal.txt',
+                            'resource': str(messages[1]),
+                            'data': b'internal',
+                            }, {
+                            'name': 'reply.txt',
+                            'resource': str(messages[0]),
+                            'data': b'reply file',
+                            }])
+                # closing sends the satisfaction survey
+                Ticket.write([tickets[2]], {'state': 'closed'})
+                survey, = Survey.search([('ticket', '=', tickets[2].id)])
+                out[key] = {
+                    'account': account.id,
+                    'contact': contact.id,
+                    'tickets': [t.id for t in tickets],
+                    'closed': tickets[2].id,
+                    'attachment': attachments[0].id,
+                    'internal_attachment': attachments[1].id,
+                    'reply_attachment': attachments[2].id,
+                    'internal_message': messages[1].id,
+                    'survey_token': survey.get_token(),
+                    }
+            lang, = Lang.search([('code', '=', 'en')])
+            Article.create([{
+                        'title': 'Printer paper jam',
+                        'problem': 'The printer reports a paper jam.',
+                        'resolution': 'Open tray 2 and remove the sheet.',
+                        'language': lang.id,
+                        'visibility': 'public',
+                        'state': 'published',
+                        }, {
+                        'title': 'Printer firmware internal notes',
+                        'problem': 'Printer firmware internal notes.',
+                        'resolution': 'Internal only.',
+                        'language': lang.id,
+                        'visibility': 'internal',
+                        'state': 'published',
+                        }])
+        transaction.commit()
+    print(json.dumps(out))
+    ''')
+
+AGE_SESSION_SCRIPT = textwrap.dedent('''
+    import datetime, sys
+    from trytond.pool import Pool
+    from trytond.transaction import Transaction
+    from trytond.tests.test_tryton import DB_NAME
+    with Transaction().start(DB_NAME, 0, readonly=False) as transaction:
+        pool = Pool(DB_NAME)
+        pool.init()
+        Session = pool.get('web.user.session')
+        table = Session.__table__()
+        old = datetime.datetime.now() - datetime.timedelta(days=400)
+        cursor = transaction.connection.cursor()
+        cursor.execute(*table.update(
+                [table.create_date, table.write_date], [old, old],
+                where=table.key == sys.argv[1]))
+        transaction.commit()
+    ''')
+
+
+class Client:
+    "A portal client holding its cookie and CSRF token"
+
+    def __init__(self, test, cookie=None, csrf=None, bearer=None):
+        self.test = test
+        self.cookie = cookie
+        self.csrf = csrf
+        self.bearer = bearer
+
+    def request(self, method, path, data=None, headers=None, csrf=True):
+        headers = dict(headers or {})
+        if self.cookie:
+            headers['Cookie'] = 'hitech_portal=%s' % self.cookie
+        if self.bearer:
+            headers['Authorization'] = 'Bearer %s' % self.bearer
+        if csrf and self.csrf and method != 'GET':
+            headers['X-CSRF-Token'] = self.csrf
+        if isinstance(data, (dict, list)):
+            data = json.dumps(data).encode()
+            headers.setdefault('Content-Type', 'application/json')
+        return self.test.http(method, path, data, headers)
+
+    def json(self, method, path, data=None, **kwargs):
+        status, body, headers = self.request(method, path, data, **kwargs)
+        self.test.assertNotIn(b'Traceback', body)
+        try:
+            return status, json.loads(body)
+        except ValueError:
+            self.test.fail("not JSON (%s): %r" % (status, body[:300]))
+
+    def upload(self, ticket, name, content, content_type='text/plain'):
+        boundary = uuid.uuid4().hex
+        body = (
+            ('--%s\r\nContent-Disposition: form-data; name="file"; '
+                'filename="%s"\r\nContent-Type: %s\r\n\r\n') % (
+                boundary, name, content_type)).encode() + content + (
+            '\r\n--%s--\r\n' % boundary).encode()
+        return self.json('POST', 'tickets/%s/attachments' % ticket, body,
+            headers={
+                'Content-Type': 'multipart/form-data; boundary=%s' % boundary,
+                })
+
+
+class PortalHTTPTestCase(unittest.TestCase):
+    "Customer portal isolation, sessions and uploads over HTTP"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = TrytondServer('service_portal_http', timeout=TIMEOUT,
+            config="""\
+                [session]
+                authentications = password
+                max_attempt = 2
+                [email]
+                uri = smtp://127.0.0.1:9
+                """)
+        cls.db_name = cls.server.db_name
+        try:
+            cls.data = cls.server.setup_database(SETUP_SCRIPT, XSS)
+            cls.server.start()
+        except Exception:
+            cls.server.stop()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    @classmethod
+    def http(cls, method, path, data=None, headers=None):
+        return cls.server.request(method,
+            '/%s/hitech/portal/%s' % (cls.db_name, path), data, headers)
+
+    def login(self, key, mode='cookie'):
+        email = {'a': 'alice@example.com', 'b': 'bob@example.com'}[key]
+        status, body, headers = self.http('POST', 'login', json.dumps({
+                    'email': email,
+                    'password': 'portal-%s-password' % key,
+                    'mode': mode,
+                    }).encode(), {'Content-Type': 'application/json'})
+        self.assertEqual(status, 200, body)
+        data = json.loads(body)
+        if mode == 'bearer':
+            self.assertNotIn('Set-Cookie', headers)
+            return Client(self, bearer=data['token'])
+        cookie = re.search(r'hitech_portal=([^;]+)', headers['Set-Cookie'])
+        self.assertIn('HttpOnly', headers['Set-Cookie'])
+        self.assertIn('SameSite=Strict', headers['Set-Cookie'])
+        return Client(self, cookie=cookie.group(1), csrf=data['csrf_token'])
+
+    @property
+    def a(self):
+        return self.data['a']
+
+    @property
+    def b(self):
+        return self.data['b']
+
+    # Isolation --------------------------------------------------------------
+
+    def test_list_only_own_tickets(self):
+        "A lists exactly the tickets of A's parties"
+        alice = self.login('a')
+        status, data = alice.json('GET', 'tickets')
+        self.assertEqual(status, 200)
+        ids = {t['id'] for t in data['tickets']}
+        self.assertTrue(set(self.a['tickets']) <= ids)
+        self.assertFalse(ids & set(self.b['tickets']))
+        for ticket in data['tickets']:
+            self.assertEqual(ticket['account']['id'], self.a['account'])
+        status, data = alice.json('GET', 'tickets?status=open')
+        self.assertEqual(status, 200)
+        self.assertNotIn(self.a['closed'], {t['id'] for t in data['tickets']})
+        status, data = alice.json('GET', 'tickets?status=bogus')
+        self.assertEqual(status, 400)
+
+    def test_read_own_ticket(self):
+        "A reads its ticket with the thread but never the internal notes"
+        alice = self.login('a')
+        ticket = self.a['tickets'][0]
+        status, data = alice.json('GET', 'tickets/%s' % ticket)
+        self.assertEqual(status, 200)
+        self.assertEqual(data['id'], ticket)
+        self.assertEqual(data['description'], XSS)
+        self.assertIn('sla', data)
+        self.assertEqual(
+            [m['direction'] for m in data['messages']], ['outgoing'])
+        self.assertNotIn(self.a['internal_message'],
+            [m['id'] for m in data['messages']])
+        self.assertEqual([a['id'] for a in data['attachments']],
+            [self.a['attachment']])
+        self.assertEqual(
+            [a['id'] for a in data['messages'][0]['attachments']],
+            [self.a['reply_attachment']])
+        self.assertNotIn(b'secret note', json.dumps(data).encode())
+
+    def test_guess_ids(self):
+        "Every id that is not A's answers 404, existing or not"
+        alice = self.login('a')
+        status, data = alice.json('GET', 'tickets')
+        own = {t['id'] for t in data['tickets']}
+        fixture = self.a['tickets'] + self.b['tickets']
+        for ticket in [0, 2 ** 31, 2 ** 63] + list(
+                range(min(fixture) - 3, max(fixture) + 4)):
+            status, data = alice.json('GET', 'tickets/%s' % ticket)
+            if ticket in own:
+                self.assertEqual(status, 200)
+            else:
+                self.assertEqual(status, 404, ticket)
+                self.assertEqual(data['error'], 'not_found')
+        for path in ['tickets/-1', 'tickets/1%20OR%201=1', 'tickets/x']:
+            status, body, _ = alice.request('GET', path)
+            self.assertIn(status, {404, 405}, path)
+            self.assertNotIn(b'Bolt', body)
+        status, body, _ = alice.request(
+            'GET', 'tickets/%s.html' % self.b['tickets'][0])
+        self.assertEqual(status, 404)
+        self.assertNotIn(b'Bolt', body)
+
+    def test_write_to_foreign_ticket(self):
+        "A can neither reply to, attach to nor answer the survey of B's"
+        alice = self.login('a')
+        b_ticket = self.b['tickets'][0]
+        status, data = alice.json('POST', 'tickets/%s/messages' % b_ticket,
+            {'body': 'intrusion'})
+        self.assertEqual(status, 404)
+        status, data = alice.upload(b_ticket, 'x.txt', b'intrusion')
+        self.assertEqual(status, 404)
+        status, data = alice.json('POST', 'tickets/%s/survey'
+            % self.b['closed'], {'rating': 1})
+        self.assertEqual(status, 404)
+        bob = self.login('b')
+        status, data = bob.json('GET', 'tickets/%s' % b_ticket)
+        self.assertNotIn('intrusion', json.dumps(data))
+        self.assertEqual([s['state'] for s in data['surveys']], [])
+
+    def test_download(self):
+        "A downloads its files, never B's nor internal ones"
+        alice = self.login('a')
+        status, body, headers = alice.request(
+            'GET', 'attachments/%s' % self.a['attachment'])
+        self.assertEqual(status, 200)
+        self.assertEqual(body, b'file of Acme')
+        self.assertIn('attachment', headers['Content-Disposition'])
+        self.assertEqual(headers['X-Content-Type-Options'], 'nosniff')
+        for attachment in [self.b['attachment'], self.b['reply_attachment'],
+                self.a['internal_attachment'], 999999]:
+            status, body, _ = alice.request(
+                'GET', 'attachments/%s' % attachment)
+            self.assertEqual(status, 404, attachment)
+            self.assertNotIn(b'Bolt', body)
+
+    def test_create_scoped(self):
+        "Tickets are created for A's party; B's party and extra fields fail"
+        alice = self.login('a')
+        status, data = alice.json('POST', 'tickets', {
+                'subject': 'Printer broken', 'description': 'It jams'})
+        self.assertEqual(status, 201, data)
+        self.assertEqual(data['account']['id'], self.a['account'])
+        self.assertEqual(data['contact']['id'], self.a['contact'])
+        status, data = alice.json('POST', 'tickets', {
+                'subject': 'For Bolt', 'party': self.b['account']})
+        self.assertEqual(status, 404)
+        for field, value in [
+                ('account', self.b['account']),
+                ('contact', self.b['contact']),
+                ('company', 1), ('channel', 'internal'), ('state', 'closed'),
+                ('id', self.b['tickets'][0])]:
+            status, data = alice.json('POST', 'tickets', {
+                    'subject': 'Mass assignment', field: value})
+            self.assertEqual(status, 400, field)
+            self.assertEqual(data['error'], 'unknown_field')
+        status, data = alice.json(
+            'POST', 'tickets/%s/messages' % self.a['tickets'][1],
+            {'body': 'x', 'ticket': self.b['tickets'][0]})
+        self.assertEqual(status, 400)
+        status, data = alice.json('POST', 'tickets', {'subject': ''})
+        self.assertEqual(status, 400)
+        status, data = alice.json('POST', 'tickets', [1, 2])
+        self.assertEqual(status, 400)
+        status, body, _ = alice.request('POST', 'tickets', b'{not json',
+            {'Content-Type': 'application/json'})
+        self.assertEqual(status, 400)
+        bob = self.login('b')
+        status, data = bob.json('GET', 'tickets')
+        self.assertNotIn('Mass assignment', json.dumps(data))
+        self.assertNotIn('For Bolt', json.dumps(data))
+
+    def test_reply(self):
+        "A reply becomes an incoming message of the ticket"
+        alice = self.login('a')
+        ticket = self.a['tickets'][1]
+        status, data = alice.json('POST', 'tickets/%s/messages' % ticket,
+            {'body': 'More details'})
+        self.assertEqual(status, 201, data)
+        status, data = alice.json('GET', 'tickets/%s' % ticket)
+        self.assertEqual(
+            [(m['direction'], m['body']) for m in data['messages']],
+            [('incoming', 'More details')])
+        status, data = alice.json(
+            'POST', 'tickets/%s/messages' % self.a['closed'], {'body': 'x'})
+        self.assertEqual(status, 409)
+
+    # Sessions ---------------------------------------------------------------
+
+    def test_csrf(self):
+        "A cookie session needs the CSRF token to change anything"
+        alice = self.login('a')
+        ticket = self.a['tickets'][1]
+        status, data = alice.json('POST', 'tickets/%s/messages' % ticket,
+            {'body': 'no token'}, csrf=False)
+        self.assertEqual(status, 403)
+        self.assertEqual(data['error'], 'csrf')
+        status, data = alice.json('POST', 'tickets/%s/messages' % ticket,
+            {'body': 'bad token'}, csrf=False,
+            headers={'X-CSRF-Token': 'f' * 64})
+        self.assertEqual(status, 403)
+        bob = self.login('b')
+        status, data = alice.json('POST', 'tickets/%s/messages' % ticket,
+            {'body': "bob's token"}, csrf=False,
+            headers={'X-CSRF-Token': bob.csrf})
+        self.assertEqual(status, 403)
+        status, data = alice.json('GET', 'tickets/%s' % ticket)
+        self.assertNotIn('token', json.dumps(data['messages']))
+        # reading needs no token
+        status, data = alice.json('GET', 'me', csrf=False)
+        self.assertEqual(status, 200)
+        self.assertEqual(data['csrf_token'], alice.csrf)
+
+    def test_bearer(self):
+        "A bearer token needs no CSRF token (no cookie is ever sent)"
+        client = self.login('a', mode='bearer')
+        status, data = client.json('POST', 'tickets', {'subject': 'API'})
+        self.assertEqual(status, 201, data)
+        status, data = Client(self, bearer='0' * 64).json('GET', 'tickets')
+        self.assertEqual(status, 401)
+
+    def test_unauthenticated(self):
+        "No or unknown session answers 401"
+        anonymous = Client(self)
+        for method, path in [('GET', 'tickets'), ('GET', 'me'),
+                ('POST', 'tickets'), ('GET', 'kb?q=printer'),
+                ('GET', 'tickets/%s' % self.a['tickets'][0]),
+                ('GET', 'attachments/%s' % self.a['attachment'])]:
+            status, data = anonymous.json(method, path,
+                {} if method == 'POST' else None)
+            self.assertEqual(status, 401, path)
+        status, data = Client(self, cookie='forged', csrf='x').json(
+            'GET', 'tickets')
+        self.assertEqual(status, 401)
+
+    def test_logout(self):
+        "A logged out session answers 401"
+        alice = self.login('a')
+        status, data = alice.json('POST', 'logout')
+        self.assertEqual(status, 200)
+        status, data = alice.json('GET', 'tickets')
+        self.assertEqual(status, 401)
+
+    def test_expired_session(self):
+        "An expired session answers 401"
+        alice = self.login('a')
+        self.server.run_script(AGE_SESSION_SCRIPT, alice.cookie)
+        status, data = alice.json('GET', 'tickets')
+        self.assertEqual(status, 401)
+        self.assertEqual(data['error'], 'unauthenticated')
+
+    def test_login_throttled(self):
+        "Wrong passwords answer 401, then 429 (web_user's throttling)"
+        statuses = []
+        for i in range(4):
+            status, body, _ = self.http('POST', 'login', json.dumps({
+                        'email': 'nobody%s@example.com' % os.getpid(),
+                        'password': 'wrong'}).encode(),
+                {'Content-Type': 'application/json'})
+            self.assertNotIn(b'Traceback', body)
+            statuses.append(status)
+            if status == 429:
+                break
+        self.assertEqual(statuses[0], 401)
+        self.assertEqual(statuses[-1], 429)
+
+    # Uploads ----------------------------------------------------------------
+
+    def test_upload(self):
+        "Uploads are limited in size and in sniffed content type"
+        alice = self.login('a')
+        ticket = self.a['tickets'][1]
+        status, data = alice.upload(ticket, 'log.txt', b'all good\n')
+        self.assertEqual(status, 201, data)
+        self.assertEqual(data['type'], 'text/plain')
+        status, data = alice.upload(ticket, 'scan.pdf',
+            b'%PDF-1.4\n%fake\n', 'application/pdf')
+        self.assertEqual(status, 201, data)
+        status, data = alice.upload(ticket, 'big.txt', b'x' * 5000)
+        self.assertEqual(status, 413)
+        # the name and the declared type do not count: the content does
+        status, data = alice.upload(ticket, 'invoice.pdf',
+            b'MZ\x90\x00\x03' + b'\x00' * 64, 'application/pdf')
+        self.assertEqual(status, 415)
+        status, data = alice.upload(ticket, 'photo.png',
+            b'<html><script>alert(1)</script></html>', 'image/png')
+        self.assertEqual(status, 415)
+        status, data = alice.json('POST', 'tickets/%s/attachments' % ticket,
+            {'file': 'x'})
+        self.assertEqual(status, 400)
+        status, data = alice.json('GET', 'tickets/%s' % ticket)
+        self.assertEqual(sorted(a['name'] for a in data['attachments']),
+            ['log.txt', 'scan.pdf'])
+
+    # Bad input --------------------------------------------------------------
+
+    def test_bad_input_writes_nothing(self):
+        "Huge, malformed or unsafe input answers 4xx and stores nothing"
+        alice = self.login('a')
+        ticket = self.a['tickets'][1]
+
+        def state():
+            _, tickets = alice.json('GET', 'tickets')
+            _, detail = alice.json('GET', 'tickets/%s' % ticket)
+            return tickets['count'], len(detail['messages'])
+
+        before = state()
+        huge = {'subject': 'Huge', 'description': 'x' * (3 * 1024 * 1024)}
+        status, data = alice.json('POST', 'tickets', huge)
+        self.assertEqual(status, 413, data)
+        status, data = alice.json('POST', 'tickets/%s/messages' % ticket,
+            {'body': 'x' * (3 * 1024 * 1024)})
+        self.assertEqual(status, 413, data)
+        for subject in [
+                'a' * 201,
+                'Line one\r\nBcc: victim@example.com',
+                'null \x00 byte',
+                'spoofed \u202egnp.exe',
+                '\ud800 lone surrogate',
+                ['not', 'text'],
+                ]:
+            status, data = alice.json('POST', 'tickets', {'subject': subject})
+            self.assertEqual(status, 400, subject)
+            self.assertTrue(data['message'])
+        status, data = alice.json('POST', 'tickets/%s/messages' % ticket,
+            {'body': 'x' * 20001})
+        self.assertEqual(status, 400)
+        status, data = alice.json('POST', 'tickets/%s/messages' % ticket,
+            {'body': {'$ne': None}})
+        self.assertEqual(status, 400)
+        status, body, _ = alice.request('POST', 'tickets',
+            b'\xff\xfe{"subject"', {'Content-Type': 'application/json'})
+        self.assertEqual(status, 400)
+        self.assertNotIn(b'Traceback', body)
+        self.assertEqual(state(), before)
+
+    def test_unicode_subject(self):
+        "Any language's text is stored and given back as sent"
+        alice = self.login('a')
+        subject = 'Imprimante 打印机 卡纸 — ошибка 🖨 مرحبا'
+        status, data = alice.json('POST', 'tickets', {
+                'subject': subject, 'description': 'Zeile 1\nZeile 2 ✓'})
+        self.assertEqual(status, 201, data)
+        status, data = alice.json('GET', 'tickets/%s' % data['id'])
+        self.assertEqual(data['subject'], subject)
+        self.assertEqual(data['description'], 'Zeile 1\nZeile 2 ✓')
+        status, body, _ = alice.request(
+            'GET', 'tickets/%s.html' % data['id'])
+        self.assertIn(subject.encode('utf-8'), body)
+
+    # HTML -------------------------------------------------------------------
+
+    def test_html_escaped(self):
+        "Script in subjects and bodies comes back escaped"
+        alice = self.login('a')
+        status, data = alice.json('POST', 'tickets', {
+                'subject': XSS, 'description': XSS})
+        self.assertEqual(status, 201)
+        ticket = data['id']
+        status, data = alice.json('POST', 'tickets/%s/messages' % ticket,
+            {'body': '<img src=x onerror=alert(1)>'})
+        self.assertEqual(status, 201)
+        for path in ['tickets/%s.html' % ticket, 'tickets.html',
+                'tickets/%s.html' % self.a['tickets'][0]]:
+            status, body, headers = alice.request('GET', path)
+            self.assertEqual(status, 200, path)
+            self.assertTrue(headers['Content-Type'].startswith('text/html'))
+            self.assertNotIn(b'<script>', body)
+            self.assertNotIn(b'<img', body)
+            self.assertIn("default-src 'none'",
+                headers['Content-Security-Policy'])
+        self.assertIn(b'&lt;script&gt;', body)
+        status, body, _ = alice.request('GET', 'tickets/%s.html' % ticket)
+        self.assertIn(b'&lt;img src=x onerror=alert(1)&gt;', body)
+
+    # Knowledge base ---------------------------------------------------------
+
+    def test_kb_search(self):
+        "Only published public articles are found"
+        alice = self.login('a')
+        status, data = alice.json('GET', 'kb?q=printer')
+        self.assertEqual(status, 200)
+        titles = [a['title'] for a in data['articles']]
+        self.assertIn('Printer paper jam', titles)
+        self.assertNotIn('Printer firmware internal notes', titles)
+        status, data = alice.json('GET', 'kb?q=')
+        self.assertEqual(status, 400)
+
+    # Surveys ----------------------------------------------------------------
+
+    def test_portal_survey(self):
+        "A answers the survey of its closed ticket once"
+        alice = self.login('a')
+        closed = self.a['closed']
+        status, data = alice.json('GET', 'tickets/%s' % closed)
+        self.assertEqual([s['state'] for s in data['surveys']], ['sent'])
+        status, data = alice.json('POST', 'tickets/%s/survey' % closed,
+            {'rating': 9})
+        self.assertEqual(status, 400)
+        status, data = alice.json('POST', 'tickets/%s/survey' % closed,
+            {'rating': 5, 'comment': 'Quick and kind'})
+        self.assertEqual(status, 200, data)
+        status, data = alice.json('POST', 'tickets/%s/survey' % closed,
+            {'rating': 1})
+        self.assertEqual(status, 409)
+        status, data = alice.json('GET', 'tickets/%s' % closed)
+        self.assertEqual(
+            [(s['state'], s['rating'], s['comment'])
+                for s in data['surveys']],
+            [('answered', 5, 'Quick and kind')])
+
+    def test_survey_link(self):
+        "The signed link of the email opens a form that answers once"
+        query = 'survey?' + urllib.parse.urlencode(
+            {'token': self.b['survey_token']})
+        status, body, headers = self.http('GET', query)
+        self.assertEqual(status, 200, body)
+        self.assertTrue(headers['Content-Type'].startswith('text/html'))
+        self.assertIn(b'name="rating"', body)
+        self.assertIn(b'Bolt ticket 2', body)
+        form = {'Content-Type': 'application/x-www-form-urlencoded'}
+        status, body, _ = self.http('POST', query, urllib.parse.urlencode(
+                {'rating': '7'}).encode(), form)
+        self.assertEqual(status, 400)
+        status, body, _ = self.http('POST', query, urllib.parse.urlencode(
+                {'rating': '2', 'comment': 'Slow <b>answer</b>'}).encode(),
+            form)
+        self.assertEqual(status, 200, body)
+        for method in ['GET', 'POST']:
+            status, body, _ = self.http(method, query,
+                b'rating=5' if method == 'POST' else None, form)
+            self.assertEqual(status, 400, method)
+        bob = self.login('b')
+        status, data = bob.json('GET', 'tickets/%s' % self.b['closed'])
+        self.assertEqual(
+            [(s['state'], s['rating'], s['comment'])
+                for s in data['surveys']],
+            [('answered', 2, 'Slow <b>answer</b>')])
+
+    def test_survey_link_forged(self):
+        "A forged survey link is refused with a clean page"
+        token = '%s.1.9999999999.%s' % (self.b['closed'], 'A' * 43)
+        for method in ['GET', 'POST']:
+            status, body, headers = self.http(method, 'survey?' +
+                urllib.parse.urlencode({'token': token}),
+                b'rating=5' if method == 'POST' else None,
+                {'Content-Type': 'application/x-www-form-urlencoded'})
+            self.assertEqual(status, 400)
+            self.assertNotIn(b'Traceback', body)
+            self.assertTrue(headers['Content-Type'].startswith('text/html'))
+        status, body, _ = self.http('GET', 'survey')
+        self.assertEqual(status, 400)
+
+
+if __name__ == '__main__':
+    unittest.main()
