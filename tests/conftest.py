@@ -4,6 +4,5 @@
 The suite database (all six modules activated) is created once per
 test session and restored from DB_CACHE afterwards.
 """
-SUITE_MODULES = [
-    'hitech_crm_base', 'hitech_channel', 'hitech_commission',
-    'hitech_service', 'hitech_pos_bridge', 'hitech_integrations']
+from trytond.modules.hitech_crm_base.tests.common import (  # noqa: F401
+    SUITE_MODULES)

@@ -127,9 +127,9 @@ POLICY = {
     'hitech.quota.period': rule(read=READERS, full=SALES),
     'hitech.quota.seasonality': rule(read=READERS, full=ADMIN),
     'hitech.forecast': rule(read=READERS, full=SALES),
-    # adjustments are a history: managers add them, nobody changes them
-    'hitech.forecast.adjustment': rule(
-        read=READERS, create={'sales_manager'}),
+    # adjustments are a history: managers add them through the Adjust
+    # wizard of a forecast, nobody creates or changes them directly
+    'hitech.forecast.adjustment': rule(read=READERS),
     # the knowledge base: agents write drafts (record rules keep them to
     # their own drafts), service managers publish; sales reps read
     'hitech.kb.category': rule(
@@ -158,7 +158,9 @@ POLICY = {
     'hitech.sla.reminder': rule(
         read={'service_agent'}, full={'service_manager'} | ADMIN),
     # written by the escalation cron only; read with the ticket
-    'hitech.ticket.escalation.log': rule(read={'service_agent'} | ADMIN),
+    # written by the escalation pass; read with the ticket (__access__)
+    'hitech.ticket.escalation.log': rule(
+        read=SALES | {'service_agent'} | ADMIN),
     'hitech.ticket.sla.milestone': rule(),
     # service desk: agents work tickets, managers also delete them and set
     # up categories and the configuration; sales reps read the tickets of

@@ -2,9 +2,9 @@
 """Platform hardening checked through a real trytond server.
 
 A trytond server is started on 127.0.0.1 (free port) against a temporary
-database with hitech_crm_base and web_user activated; users log in with
-JSON-RPC and the REST keys are used on the stock timesheet routes
-(user_application('timesheet')).
+database with every module of the suite activated (web_user too); users
+log in with JSON-RPC and the REST keys are used on the stock timesheet
+routes (user_application('timesheet')).
 
 The database is built in a subprocess by trytond's own test helper
 (activate_module), so it is restored from DB_CACHE when warm; it lives in
@@ -41,7 +41,8 @@ PASSWORDS = {
 SETUP_SCRIPT = textwrap.dedent('''
     import json, sys, datetime
     from trytond.tests.test_tryton import activate_module, DB_NAME
-    activate_module(['hitech_crm_base', 'web_user'])
+    from trytond.modules.hitech_crm_base.tests.common import SUITE_MODULES
+    activate_module(SUITE_MODULES)
     from trytond.pool import Pool
     from trytond.transaction import Transaction
     passwords = json.loads(sys.argv[1])

@@ -19,6 +19,7 @@ from trytond.cache import Cache
 from trytond.i18n import gettext
 from trytond.model import (
     DeactivableMixin, Index, ModelSQL, ModelView, Unique, fields)
+from trytond.model.exceptions import AccessError
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Bool, Eval, Get, If, In
 from trytond.transaction import (
@@ -125,6 +126,34 @@ class ClearRuleCacheMixin:
         Rule.hitech_clear_cache()
 
 
+class SystemRecordMixin:
+    """Rows the system writes (histories, logs): users read them through
+    the access of their parent (__access__) but never create, change or
+    delete them; the refusal is an access denial."""
+    __slots__ = ()
+
+    @classmethod
+    def _refuse_user_change(cls):
+        Model = Pool().get('ir.model')
+        raise AccessError(gettext('hitech_crm_base.msg_system_record',
+                model=Model.get_name(cls.__name__)))
+
+    @classmethod
+    def create(cls, vlist):
+        transaction = Transaction()
+        # refused before the values are validated, like an access check
+        if transaction.user and transaction.check_access:
+            cls._refuse_user_change()
+        return super().create(vlist)
+
+    @classmethod
+    def check_modification(cls, mode, records, values=None, external=False):
+        super().check_modification(
+            mode, records, values=values, external=external)
+        if external:
+            cls._refuse_user_change()
+
+
 class User(ClearRuleCacheMixin, metaclass=PoolMeta):
     __name__ = 'res.user'
 
@@ -222,7 +251,6 @@ class Territory(DeactivableMixin, ClearRuleCacheMixin, ModelSQL, ModelView):
 class TerritoryMember(ClearRuleCacheMixin, ModelSQL, ModelView):
     "Sales Territory Member"
     __name__ = 'hitech.territory.member'
-    __access__ = {'territory'}
 
     territory = fields.Many2One(
         'hitech.territory', "Territory", required=True, ondelete='CASCADE')
@@ -232,6 +260,7 @@ class TerritoryMember(ClearRuleCacheMixin, ModelSQL, ModelView):
     @classmethod
     def __setup__(cls):
         super().__setup__()
+        cls.__access__.update({'territory'})
         t = cls.__table__()
         cls._sql_constraints += [
             ('territory_employee_uniq', Unique(t, t.territory, t.employee),
@@ -242,18 +271,23 @@ class TerritoryMember(ClearRuleCacheMixin, ModelSQL, ModelView):
 class TerritoryProductCategory(ModelSQL):
     "Territory - Product Line"
     __name__ = 'hitech.territory-product.category'
-    __access__ = {'territory'}
     territory = fields.Many2One(
         'hitech.territory', "Territory", required=True, ondelete='CASCADE')
     category = fields.Many2One(
         'product.category', "Product Line", required=True,
         ondelete='CASCADE')
 
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        # access and record rules follow the parent (a class-level
+        # __access__ is reset by Model.__setup__)
+        cls.__access__.update({'territory'})
+
 
 class TerritoryParty(ModelSQL):
     "Territory - Account"
     __name__ = 'hitech.territory-party.party'
-    __access__ = {'territory'}
     territory = fields.Many2One(
         'hitech.territory', "Territory", required=True, ondelete='CASCADE')
     party = fields.Many2One(
@@ -262,6 +296,7 @@ class TerritoryParty(ModelSQL):
     @classmethod
     def __setup__(cls):
         super().__setup__()
+        cls.__access__.update({'territory'})
         t = cls.__table__()
         cls._sql_constraints += [
             ('territory_party_uniq', Unique(t, t.territory, t.party),

@@ -301,7 +301,6 @@ class Party(tree(), metaclass=PoolMeta):
 class AccountStageLog(ModelSQL, ModelView):
     "Account Stage Change"
     __name__ = 'hitech.account.stage.log'
-    __access__ = {'party'}
 
     party = fields.Many2One(
         'party.party', "Account", required=True, readonly=True,
@@ -315,6 +314,7 @@ class AccountStageLog(ModelSQL, ModelView):
     @classmethod
     def __setup__(cls):
         super().__setup__()
+        cls.__access__.update({'party'})
         t = cls.__table__()
         cls._sql_indexes.add(
             Index(t, (t.party, Index.Range()), (t.date, Index.Range())))
@@ -329,7 +329,6 @@ class AccountStageLog(ModelSQL, ModelView):
 class AccountContact(ModelSQL, ModelView):
     "Account Contact"
     __name__ = 'hitech.account.contact'
-    __access__ = {'account'}
 
     account = fields.Many2One(
         'party.party', "Account", required=True, ondelete='CASCADE',
@@ -368,6 +367,7 @@ class AccountContact(ModelSQL, ModelView):
     @classmethod
     def __setup__(cls):
         super().__setup__()
+        cls.__access__.update({'account'})
         t = cls.__table__()
         cls._sql_constraints += [
             ('account_contact_role_uniq',

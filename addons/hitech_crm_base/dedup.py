@@ -523,7 +523,6 @@ def _has_trigram():
 class PartyDedupKey(ModelSQL):
     "Party Deduplication Key"
     __name__ = 'hitech.party.dedup.key'
-    __access__ = {'party'}
 
     party = fields.Many2One(
         'party.party', "Party", required=True, ondelete='CASCADE')
@@ -533,6 +532,7 @@ class PartyDedupKey(ModelSQL):
     @classmethod
     def __setup__(cls):
         super().__setup__()
+        cls.__access__.update({'party'})
         t = cls.__table__()
         cls._sql_indexes.update({
                 Index(t,
@@ -986,7 +986,6 @@ class Identifier(metaclass=PoolMeta):
 class PartyDuplicate(Workflow, ModelSQL, ModelView):
     "Possible Duplicate Accounts"
     __name__ = 'hitech.party.duplicate'
-    __access__ = {'party_a', 'party_b'}
 
     party_a = fields.Many2One(
         'party.party', "Account", required=True, readonly=True,
@@ -1014,6 +1013,7 @@ class PartyDuplicate(Workflow, ModelSQL, ModelView):
     @classmethod
     def __setup__(cls):
         super().__setup__()
+        cls.__access__.update({'party_a', 'party_b'})
         t = cls.__table__()
         cls._sql_indexes.update({
                 Index(t, (t.party_a, Index.Range()),

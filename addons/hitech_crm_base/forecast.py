@@ -19,6 +19,7 @@ from trytond.pyson import Bool, Eval, Get, If, In
 from trytond.transaction import Transaction, without_check_access
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 
+from .access import SystemRecordMixin
 from .exceptions import ForecastError, ForecastValidationError
 from .quota import (
     OPEN_STATES, PROTECTED_KEY, WON_STATES, check_protected, is_manager_of,
@@ -816,22 +817,23 @@ class Forecast(ForecastFiguresMixin, Workflow, ModelSQL, ModelView):
         previous = [a for a in forecast.adjustments if a.figure == figure]
         current = getattr(forecast, figure)
         original = previous[0].original_amount if previous else current
-        adjustment, = Adjustment.create([{
-                    'forecast': forecast.id,
-                    'figure': figure,
-                    'original_amount': original,
-                    'previous_amount': current,
-                    'amount': amount,
-                    'comment': comment,
-                    }])
+        # adjustments are only added here, once the adjuster is checked
+        with without_check_access():
+            adjustment, = Adjustment.create([{
+                        'forecast': forecast.id,
+                        'figure': figure,
+                        'original_amount': original,
+                        'previous_amount': current,
+                        'amount': amount,
+                        'comment': comment,
+                        }])
         cls.write([forecast], {figure: amount})
         return adjustment
 
 
-class ForecastAdjustment(ModelSQL, ModelView):
+class ForecastAdjustment(SystemRecordMixin, ModelSQL, ModelView):
     __name__ = 'hitech.forecast.adjustment'
     __string__ = "Forecast Adjustment"
-    __access__ = {'forecast'}
 
     forecast = fields.Many2One(
         'hitech.forecast', "Forecast", required=True, ondelete='CASCADE',
@@ -858,6 +860,7 @@ class ForecastAdjustment(ModelSQL, ModelView):
     @classmethod
     def __setup__(cls):
         super().__setup__()
+        cls.__access__.update({'forecast'})
         cls._order = [('adjusted_at', 'DESC'), ('id', 'DESC')]
 
     def get_currency(self, name):
@@ -870,20 +873,6 @@ class ForecastAdjustment(ModelSQL, ModelView):
             values['user'] = Transaction().user
             values['adjusted_at'] = datetime.datetime.now()
         return values
-
-    @classmethod
-    def check_modification(cls, mode, adjustments, values=None,
-            external=False):
-        pool = Pool()
-        Forecast = pool.get('hitech.forecast')
-        super().check_modification(
-            mode, adjustments, values=values, external=external)
-        if mode in {'write', 'delete'} and external:
-            raise ForecastError(gettext(
-                    'hitech_crm_base.msg_forecast_adjustment_readonly'))
-        if mode == 'create' and external:
-            Forecast.check_adjuster(
-                {a.forecast for a in adjustments if a.forecast})
 
 
 class ForecastAdjustStart(ModelView):

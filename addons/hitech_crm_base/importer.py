@@ -1897,7 +1897,6 @@ _LIVE_PROGRESS = {}
 class ImportJobProgress(ModelSQL):
     "Import Job Progress"
     __name__ = 'hitech.import.job.progress'
-    __access__ = {'job'}
 
     job = fields.Many2One('hitech.import.job', "Job", required=True,
         ondelete='CASCADE')
@@ -1907,6 +1906,7 @@ class ImportJobProgress(ModelSQL):
     @classmethod
     def __setup__(cls):
         super().__setup__()
+        cls.__access__.update({'job'})
         t = cls.__table__()
         cls._sql_indexes.add(Index(t, (t.job, Index.Range())))
 
@@ -1914,7 +1914,6 @@ class ImportJobProgress(ModelSQL):
 class ImportJobMapping(ModelSQL, ModelView):
     "Import Column Mapping"
     __name__ = 'hitech.import.job.mapping'
-    __access__ = {'job'}
 
     job = fields.Many2One('hitech.import.job', "Job", required=True,
         ondelete='CASCADE')
@@ -1927,13 +1926,13 @@ class ImportJobMapping(ModelSQL, ModelView):
     @classmethod
     def __setup__(cls):
         super().__setup__()
+        cls.__access__.update({'job'})
         cls._order.insert(0, ('sequence', 'ASC'))
 
 
 class ImportJobLine(ModelSQL, ModelView):
     "Import Report Line"
     __name__ = 'hitech.import.job.error'
-    __access__ = {'job'}
 
     job = fields.Many2One('hitech.import.job', "Job", required=True,
         ondelete='CASCADE')
@@ -1952,6 +1951,7 @@ class ImportJobLine(ModelSQL, ModelView):
     @classmethod
     def __setup__(cls):
         super().__setup__()
+        cls.__access__.update({'job'})
         cls._order.insert(0, ('row', 'ASC'))
 
 

@@ -130,7 +130,6 @@ class Keyword(DeactivableMixin, ModelSQL, ModelView):
 class KeywordRank(ModelSQL, ModelView):
     __name__ = 'hitech.keyword.rank'
     __string__ = "Keyword Rank"
-    __access__ = {'keyword'}
 
     keyword = fields.Many2One(
         'hitech.keyword', "Keyword", required=True, ondelete='CASCADE')
@@ -145,6 +144,7 @@ class KeywordRank(ModelSQL, ModelView):
     @classmethod
     def __setup__(cls):
         super().__setup__()
+        cls.__access__.update({'keyword'})
         t = cls.__table__()
         cls._sql_constraints += [
             ('snapshot_unique', Unique(t, t.keyword, t.engine, t.date),

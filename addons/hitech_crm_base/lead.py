@@ -32,6 +32,7 @@ from trytond.transaction import Transaction
 
 from .dedup import (
     STRONG_SCORE, normalize_email, normalize_phone)
+from .access import SystemRecordMixin
 from .exceptions import LeadCaptureError, LeadPoolError
 
 try:
@@ -302,10 +303,9 @@ class LeadCaptureHit(ModelSQL):
         return True
 
 
-class LeadSubmission(ModelSQL, ModelView):
+class LeadSubmission(SystemRecordMixin, ModelSQL, ModelView):
     __name__ = 'hitech.lead.submission'
     __string__ = "Lead Submission"
-    __access__ = {'lead'}
     _rec_name = 'email'
 
     lead = fields.Many2One(
@@ -330,6 +330,7 @@ class LeadSubmission(ModelSQL, ModelView):
     @classmethod
     def __setup__(cls):
         super().__setup__()
+        cls.__access__.update({'lead'})
         t = cls.__table__()
         cls._sql_indexes.add(Index(t, (t.lead, Index.Range())))
         cls._order.insert(0, ('date', 'DESC'))

@@ -718,7 +718,6 @@ class Quota(ShareableMixin, Workflow, ModelSQL, ModelView):
 class QuotaPeriod(ModelSQL, ModelView):
     __name__ = 'hitech.quota.period'
     __string__ = "Sales Quota Period"
-    __access__ = {'quota'}
 
     quota = fields.Many2One(
         'hitech.quota', "Quota", required=True, ondelete='CASCADE')
@@ -746,6 +745,7 @@ class QuotaPeriod(ModelSQL, ModelView):
     @classmethod
     def __setup__(cls):
         super().__setup__()
+        cls.__access__.update({'quota'})
         t = cls.__table__()
         cls._sql_indexes.add(
             Index(t, (t.quota, Index.Equality()),

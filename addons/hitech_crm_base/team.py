@@ -94,7 +94,6 @@ class SalesTeam(
 class SalesTeamMember(ClearRuleCacheMixin, ModelSQL, ModelView):
     "Sales Team Member"
     __name__ = 'hitech.sales.team.member'
-    __access__ = {'team'}
 
     team = fields.Many2One(
         'hitech.sales.team', "Team", required=True, ondelete='CASCADE')
@@ -110,6 +109,7 @@ class SalesTeamMember(ClearRuleCacheMixin, ModelSQL, ModelView):
     @classmethod
     def __setup__(cls):
         super().__setup__()
+        cls.__access__.update({'team'})
         t = cls.__table__()
         cls._sql_constraints += [
             ('team_employee_uniq', Unique(t, t.team, t.employee),

@@ -210,7 +210,6 @@ class _HoursMixin:
 class CalendarInterval(_HoursMixin, sequence_ordered(), ModelSQL, ModelView):
     "Service Calendar Opening Interval"
     __name__ = 'hitech.service.calendar.interval'
-    __access__ = {'calendar'}
 
     calendar = fields.Many2One(
         'hitech.service.calendar', "Calendar", required=True,
@@ -222,6 +221,7 @@ class CalendarInterval(_HoursMixin, sequence_ordered(), ModelSQL, ModelView):
     @classmethod
     def __setup__(cls):
         super().__setup__()
+        cls.__access__.update({'calendar'})
         cls.start_time.required = True
         cls.end_time.required = True
         cls._order = [
@@ -241,7 +241,6 @@ class CalendarInterval(_HoursMixin, sequence_ordered(), ModelSQL, ModelView):
 class CalendarException(_HoursMixin, ModelSQL, ModelView):
     "Service Calendar Exception"
     __name__ = 'hitech.service.calendar.exception'
-    __access__ = {'calendar'}
 
     calendar = fields.Many2One(
         'hitech.service.calendar', "Calendar", required=True,
@@ -252,6 +251,7 @@ class CalendarException(_HoursMixin, ModelSQL, ModelView):
     @classmethod
     def __setup__(cls):
         super().__setup__()
+        cls.__access__.update({'calendar'})
         cls.start_time.help = ("Leave the hours empty to close the whole "
             "day; several lines on one date add their hours.")
         cls._order = [

@@ -12,6 +12,7 @@ from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval, If
 from trytond.sendmail import send_message_transactional
 from trytond.transaction import Transaction
+from trytond.modules.hitech_crm_base.access import SystemRecordMixin
 
 from .sla import (
     RAISED_PRIORITY, TARGETS, TICKET_PRIORITIES, categories_up, sla_now)
@@ -496,7 +497,6 @@ class Ticket(metaclass=PoolMeta):
 class Milestone(ModelSQL):
     "Ticket SLA Milestone"
     __name__ = 'hitech.ticket.sla.milestone'
-    __access__ = {'ticket'}
 
     ticket = fields.Many2One(
         'hitech.ticket', "Ticket", required=True, ondelete='CASCADE')
@@ -509,6 +509,7 @@ class Milestone(ModelSQL):
     @classmethod
     def __setup__(cls):
         super().__setup__()
+        cls.__access__.update({'ticket'})
         t = cls.__table__()
         cls._sql_indexes.update({
                 Index(t, (t.due_at, Index.Range())),
@@ -547,10 +548,9 @@ class Milestone(ModelSQL):
             cls.create(to_create)
 
 
-class EscalationLog(ModelSQL, ModelView):
+class EscalationLog(SystemRecordMixin, ModelSQL, ModelView):
     "Ticket Escalation Log"
     __name__ = 'hitech.ticket.escalation.log'
-    __access__ = {'ticket'}
 
     ticket = fields.Many2One(
         'hitech.ticket', "Ticket", required=True, ondelete='CASCADE')
@@ -574,6 +574,7 @@ class EscalationLog(ModelSQL, ModelView):
     @classmethod
     def __setup__(cls):
         super().__setup__()
+        cls.__access__.update({'ticket'})
         t = cls.__table__()
         cls._sql_indexes.update({
                 Index(t, (t.ticket, Index.Equality()),
@@ -583,16 +584,6 @@ class EscalationLog(ModelSQL, ModelView):
                     (t.reminder, Index.Equality())),
                 })
         cls._order = [('at', 'DESC'), ('id', 'DESC')]
-
-    @classmethod
-    def check_modification(cls, mode, logs, values=None, external=False):
-        super().check_modification(
-            mode, logs, values=values, external=external)
-        if external and mode in {'create', 'write'}:
-            from trytond.model.exceptions import AccessError
-            from trytond.i18n import gettext
-            raise AccessError(gettext(
-                    'hitech_service.msg_escalation_log_system'))
 
     def get_description(self, name):
         what = (self.step.name if self.step

@@ -852,30 +852,41 @@ class ArticleProductCategory(ModelSQL):
     "Knowledge Article - Product Category"
     __name__ = 'hitech.kb.article-product.category'
     __string__ = "Knowledge Article - Product Category"
-    __access__ = {'article'}
     article = fields.Many2One(
         'hitech.kb.article', "Article", required=True, ondelete='CASCADE')
     category = fields.Many2One(
         'product.category', "Product Category", required=True,
         ondelete='CASCADE')
 
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        # access and record rules follow the parent (a class-level
+        # __access__ is reset by Model.__setup__)
+        cls.__access__.update({'article'})
+
 
 class ArticleProduct(ModelSQL):
     "Knowledge Article - Product"
     __name__ = 'hitech.kb.article-product.product'
     __string__ = "Knowledge Article - Product"
-    __access__ = {'article'}
     article = fields.Many2One(
         'hitech.kb.article', "Article", required=True, ondelete='CASCADE')
     product = fields.Many2One(
         'product.product', "Product", required=True, ondelete='CASCADE')
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        # access and record rules follow the parent (a class-level
+        # __access__ is reset by Model.__setup__)
+        cls.__access__.update({'article'})
 
 
 class TicketArticle(ModelSQL):
     "Ticket - Knowledge Article"
     __name__ = 'hitech.ticket-hitech.kb.article'
     __string__ = "Ticket - Knowledge Article"
-    __access__ = {'ticket'}
     ticket = fields.Many2One(
         'hitech.ticket', "Ticket", required=True, ondelete='CASCADE')
     article = fields.Many2One(
@@ -884,6 +895,7 @@ class TicketArticle(ModelSQL):
     @classmethod
     def __setup__(cls):
         super().__setup__()
+        cls.__access__.update({'ticket'})
         t = cls.__table__()
         cls._sql_constraints += [
             ('ticket_article_uniq', Unique(t, t.ticket, t.article),

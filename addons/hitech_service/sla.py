@@ -125,7 +125,6 @@ class Policy(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
 class Target(ModelSQL, ModelView):
     "Service Level Target"
     __name__ = 'hitech.sla.target'
-    __access__ = {'policy'}
 
     policy = fields.Many2One(
         'hitech.sla.policy', "Policy", required=True, ondelete='CASCADE')
@@ -141,6 +140,7 @@ class Target(ModelSQL, ModelView):
     @classmethod
     def __setup__(cls):
         super().__setup__()
+        cls.__access__.update({'policy'})
         cls._order = [
             ('policy', 'ASC'), ('priority', 'ASC'), ('id', 'ASC')]
 
@@ -171,7 +171,6 @@ class Target(ModelSQL, ModelView):
 class EscalationStep(sequence_ordered(), ModelSQL, ModelView):
     "Service Level Escalation Step"
     __name__ = 'hitech.sla.escalation.step'
-    __access__ = {'policy'}
 
     policy = fields.Many2One(
         'hitech.sla.policy', "Policy", required=True, ondelete='CASCADE')
@@ -217,6 +216,7 @@ class EscalationStep(sequence_ordered(), ModelSQL, ModelView):
     @classmethod
     def __setup__(cls):
         super().__setup__()
+        cls.__access__.update({'policy'})
         cls._order.insert(0, ('policy', 'ASC'))
 
     @classmethod

@@ -1,10 +1,12 @@
 # This file is part of HiTech CRM. See LICENSE for details.
 from trytond.modules.company.tests import CompanyTestMixin
+from trytond.modules.hitech_crm_base.tests.common import SuiteDatabaseMixin
 from trytond.pool import Pool
 from trytond.tests.test_tryton import ModuleTestCase, with_transaction
 
 
-class HitechChannelTestCase(CompanyTestMixin, ModuleTestCase):
+class HitechChannelTestCase(
+        SuiteDatabaseMixin, CompanyTestMixin, ModuleTestCase):
     "Test hitech_channel module"
     module = 'hitech_channel'
 

@@ -1,8 +1,30 @@
 # This file is part of HiTech CRM. See LICENSE for details.
 """Helpers shared by the unit tests of the suite's modules."""
 from trytond.pool import Pool
-from trytond.tests.test_tryton import _DBTestCase
+from trytond.tests.test_tryton import _DBTestCase, activate_module, drop_db
 from trytond.transaction import Transaction, check_access
+
+
+# every module of the suite, in the order of the suite database's cache key
+SUITE_MODULES = [
+    'hitech_crm_base', 'hitech_channel', 'hitech_commission',
+    'hitech_service', 'hitech_pos_bridge', 'hitech_integrations']
+
+
+class SuiteDatabaseMixin:
+    """Run on the database with every module of the suite activated.
+
+    It is the database of the cross-module tests: sharing it (one DB_CACHE
+    entry) saves an install per module, the largest cost of the suite on a
+    cold cache."""
+    __slots__ = ()
+
+    @classmethod
+    def setUpClass(cls):
+        # skip _DBTestCase.setUpClass: it activates cls.module alone
+        super(_DBTestCase, cls).setUpClass()
+        drop_db()
+        activate_module(SUITE_MODULES)
 
 
 class CRMTestCase(_DBTestCase):

@@ -257,6 +257,39 @@ class HitechAccountRuleTestCase(CRMTestCase):
             self.visible('finance'), {'alice', 'bob', 'unowned', 'plain'})
 
     @with_transaction()
+    def test_children_follow_account_rules(self):
+        "Contact links and stage history are read only with their account"
+        pool = Pool()
+        Party = pool.get('party.party')
+        Contact = pool.get('hitech.account.contact')
+        StageLog = pool.get('hitech.account.stage.log')
+        self.setup_org()
+        with set_company(self.company):
+            person, = Party.create([{
+                        'name': "Wu Fang", 'party_kind': 'person'}])
+            links = Contact.create([{
+                        'account': self.accounts[a].id,
+                        'contact': person.id,
+                        'role': 'decision_maker',
+                        } for a in ['alice', 'bob']])
+            Party.write([self.accounts['alice'], self.accounts['bob']],
+                {'stage': 'customer'})
+        names = {v.id: k for k, v in self.accounts.items()}
+        with as_user(self.users['alice']):
+            found = Contact.search([('id', 'in', [l.id for l in links])])
+            self.assertEqual({names[c.account.id] for c in found}, {'alice'})
+            with self.assertRaises(AccessError):
+                Contact.read([links[1].id], ['role'])
+            logs = StageLog.search([
+                    ('party', 'in', [self.accounts['alice'].id,
+                            self.accounts['bob'].id])])
+            self.assertTrue(logs)
+            self.assertEqual({names[l.party.id] for l in logs}, {'alice'})
+        with as_user(self.users['boss']):
+            self.assertEqual(Contact.search_count(
+                    [('id', 'in', [l.id for l in links])]), 2)
+
+    @with_transaction()
     def test_write_rules(self):
         "A rep writes own accounts only; others are refused"
         pool = Pool()

@@ -11,6 +11,7 @@ import unittest
 
 from trytond.model.exceptions import AccessError
 from trytond.model.modelview import AccessButtonError
+from trytond.modules.hitech_crm_base.tests.common import SUITE_MODULES
 from trytond.pool import Pool
 from trytond.tests.test_tryton import (
     activate_module, drop_db, with_transaction)
@@ -23,7 +24,8 @@ class HardeningTestCase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         drop_db()
-        activate_module(['hitech_crm_base', 'web_user'])
+        # the suite database (web_user is activated by hitech_service)
+        activate_module(SUITE_MODULES)
 
     @classmethod
     def tearDownClass(cls):

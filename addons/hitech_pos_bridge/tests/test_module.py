@@ -1,10 +1,12 @@
 # This file is part of HiTech CRM. See LICENSE for details.
 from trytond.modules.company.tests import CompanyTestMixin
+from trytond.modules.hitech_crm_base.tests.common import SuiteDatabaseMixin
 from trytond.pool import Pool
 from trytond.tests.test_tryton import ModuleTestCase, with_transaction
 
 
-class HitechPosBridgeTestCase(CompanyTestMixin, ModuleTestCase):
+class HitechPosBridgeTestCase(
+        SuiteDatabaseMixin, CompanyTestMixin, ModuleTestCase):
     "Test hitech_pos_bridge module"
     module = 'hitech_pos_bridge'
 
