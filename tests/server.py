@@ -34,15 +34,18 @@ class TrytondServer:
     """A temporary database and the trytond process serving it.
 
     config is added to the trytond configuration file (sections
-    [session], [email], ...)."""
+    [session], [email], ...); web holds extra lines of its [web]
+    section."""
 
-    def __init__(self, prefix, config='', timeout=10):
+    def __init__(self, prefix, config='', timeout=10, web=''):
         self.tmp = tempfile.mkdtemp(prefix=prefix + '-')
         self.process = None
         self.log = None
         self.port = None
         self.timeout = timeout
         self.extra_config = textwrap.dedent(config)
+        # lines of the [web] section (num_proxies = 1, ...)
+        self.web_config = textwrap.dedent(web).strip()
         self.env = env = os.environ.copy()
         uri = env.get('TRYTOND_DATABASE__URI') or env.get(
             'TRYTOND_DATABASE_URI') or ''
@@ -91,6 +94,8 @@ class TrytondServer:
                 list = False
                 [web]
                 listen = 127.0.0.1:{self.port}
+                ''') + (self.web_config + '\n' if self.web_config else '')
+                + textwrap.dedent('''\
                 [queue]
                 worker = False
                 ''') + self.extra_config)

@@ -6,29 +6,18 @@ database with every module of the suite activated (web_user too); users
 log in with JSON-RPC and the REST keys are used on the stock timesheet
 routes (user_application('timesheet')).
 
-The database is built in a subprocess by trytond's own test helper
-(activate_module), so it is restored from DB_CACHE when warm; it lives in
-a temporary directory on SQLite, or in DB_NAME=hardening_rpc_<pid> on
-PostgreSQL (TRYTOND_DATABASE__URI), dropped at the end.
+The server, its database (built in a subprocess by trytond's own test
+helper, so restored from DB_CACHE when warm) and their clean-up are those
+of tests/server.py (TrytondServer).
 """
 import base64
 import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
 import textwrap
-import time
 import unittest
-import urllib.error
-import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from .server import TrytondServer
+
 TIMEOUT = 10  # seconds, every HTTP call
-START_TIMEOUT = 60  # seconds, server start
-SETUP_TIMEOUT = 300  # seconds, database creation (cold DB_CACHE)
 
 PASSWORDS = {
     'plain': 'plain-password-123',
@@ -80,124 +69,37 @@ SETUP_SCRIPT = textwrap.dedent('''
     ''')
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
 class HardeningRPCTestCase(unittest.TestCase):
     "Hardening through JSON-RPC and REST routes of a running trytond"
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix='hardening-rpc-')
-        cls.server = None
-        cls.env = env = os.environ.copy()
-        uri = env.get('TRYTOND_DATABASE__URI') or env.get(
-            'TRYTOND_DATABASE_URI') or ''
-        cls.postgresql = uri.startswith('postgresql')
-        cls.db_name = 'hardening_rpc_%s' % os.getpid()
-        env['DB_NAME'] = cls.db_name
-        env.pop('TRYTOND_CONFIG', None)
-        env.setdefault('DB_CACHE', os.path.join(
-                ROOT, 'var', 'cache',
-                'postgresql' if cls.postgresql else 'sqlite'))
-        if not cls.postgresql:
-            env['TRYTOND_DATABASE__PATH'] = cls.tmp
+        cls.server = TrytondServer('hardening_rpc', timeout=TIMEOUT,
+            config='''\
+                [session]
+                authentications = password
+                ''')
+        cls.db_name = cls.server.db_name
         try:
-            cls._setup_database()
-            cls._start_server()
+            data = cls.server.setup_database(
+                SETUP_SCRIPT, json.dumps(PASSWORDS))
+            cls.users = data['users']
+            cls.keys = data['keys']
+            cls.server.start()
         except Exception:
-            cls.tearDownClass()
+            cls.server.stop()
             raise
 
     @classmethod
-    def _setup_database(cls):
-        if cls.postgresql:
-            subprocess.run(['dropdb', '--if-exists', cls.db_name],
-                env=cls.env, timeout=60, capture_output=True)
-        result = subprocess.run(
-            [sys.executable, '-c', SETUP_SCRIPT, json.dumps(PASSWORDS)],
-            env=cls.env, cwd=cls.tmp, timeout=SETUP_TIMEOUT,
-            capture_output=True, text=True)
-        if result.returncode:
-            raise RuntimeError(
-                "database setup failed:\n" + result.stderr[-3000:])
-        data = json.loads(result.stdout.strip().splitlines()[-1])
-        cls.users = data['users']
-        cls.keys = data['keys']
-
-    @classmethod
-    def _start_server(cls):
-        cls.port = _free_port()
-        config = os.path.join(cls.tmp, 'trytond.conf')
-        with open(config, 'w') as fp:
-            fp.write(textwrap.dedent(f'''\
-                [database]
-                path = {cls.tmp}
-                list = False
-                [web]
-                listen = 127.0.0.1:{cls.port}
-                [session]
-                authentications = password
-                [queue]
-                worker = False
-                '''))
-        cls.log = open(os.path.join(cls.tmp, 'trytond.log'), 'wb')
-        trytond = os.path.join(os.path.dirname(sys.executable), 'trytond')
-        cls.server = subprocess.Popen(
-            [trytond, '-c', config, '-d', cls.db_name],
-            env=cls.env, cwd=cls.tmp, stdout=cls.log,
-            stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if cls.server.poll() is not None:
-                raise RuntimeError("trytond exited: %s" % cls._log_tail())
-            try:
-                status, body = cls._post(
-                    '/rpc/', 'common.server.version', [])
-                if status == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.3)
-        raise RuntimeError("trytond did not start: %s" % cls._log_tail())
-
-    @classmethod
-    def _log_tail(cls):
-        cls.log.flush()
-        with open(cls.log.name, 'rb') as fp:
-            return fp.read()[-3000:].decode('utf-8', 'replace')
-
-    @classmethod
     def tearDownClass(cls):
-        if cls.server is not None:
-            cls.server.terminate()
-            try:
-                cls.server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                cls.server.kill()
-                cls.server.wait(timeout=10)
-            cls.server = None
-            cls.log.close()
-        if cls.postgresql:
-            subprocess.run(['dropdb', '--if-exists', cls.db_name],
-                env=cls.env, timeout=60, capture_output=True)
-        shutil.rmtree(cls.tmp, ignore_errors=True)
+        cls.server.stop()
 
     # HTTP helpers
 
     @classmethod
     def _request(cls, path, data=None, headers=None, method=None):
-        url = f'http://127.0.0.1:{cls.port}{path}'
-        request = urllib.request.Request(
-            url, data=data, headers=headers or {}, method=method)
-        try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-                return response.status, response.read()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read()
+        status, body, _ = cls.server.request(method, path, data, headers)
+        return status, body
 
     @classmethod
     def _post(cls, path, method, params, auth=None):
