@@ -142,8 +142,8 @@ class Ticket(metaclass=PoolMeta):
         "Return the values the policies are matched against"
         tier = None
         entitlement = getattr(self, 'entitlement', None)
-        if entitlement and getattr(entitlement, 'service_tier', None):
-            tier = entitlement.service_tier
+        if entitlement and entitlement.tier:
+            tier = entitlement.tier
         elif self.account:
             tier = self.account.service_tier
         return {

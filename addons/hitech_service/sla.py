@@ -16,6 +16,12 @@ SERVICE_TIERS = [
     ('standard', "Standard"),
     ('premium', "Premium"),
     ('enterprise', "Enterprise"),
+    ('mission_critical', "Mission Critical"),
+    ]
+COVERAGES = [
+    (None, ""),
+    ('contract', "Under Contract or Warranty"),
+    ('none', "Without Contract"),
     ]
 TICKET_PRIORITIES = [
     ('low', "Low"),
@@ -78,6 +84,10 @@ class Policy(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
     category = fields.Many2One(
         'hitech.ticket.category', "Category", ondelete='RESTRICT',
         help="Match only tickets of this category or of its children.")
+    coverage = fields.Selection(COVERAGES, "Contract",
+        help="Match only tickets covered by an entitlement (a service "
+        "contract or a warranty), or only those without one. Leave empty "
+        "to match both.")
     targets = fields.One2Many(
         'hitech.sla.target', 'policy', "Targets",
         help="The business time allowed per priority.")
@@ -95,7 +105,8 @@ class Policy(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
 
     def match(self, pattern):
         """Tell whether the policy applies to pattern, a dict with company,
-        tier, priority and categories (the category and its parents)"""
+        tier, priority, categories (the category and its parents) and
+        entitlement (the id of the covering entitlement or None)"""
         if self.company.id != pattern.get('company'):
             return False
         if self.tier and self.tier != pattern.get('tier'):
@@ -104,6 +115,10 @@ class Policy(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
             return False
         if self.category and self.category.id not in pattern.get(
                 'categories', ()):
+            return False
+        if self.coverage == 'contract' and not pattern.get('entitlement'):
+            return False
+        if self.coverage == 'none' and pattern.get('entitlement'):
             return False
         return True
 

@@ -209,6 +209,45 @@ class AssignmentTestCase(ServiceTestCase):
                     + datetime.timedelta(hours=10)), [])
 
     @with_transaction()
+    def test_policy_contract_coverage(self):
+        "Policies match on contract coverage and on the entitlement's tier"
+        pool = Pool()
+        Party = pool.get('party.party')
+        Entitlement = pool.get('hitech.service.entitlement')
+        Policy = pool.get('hitech.sla.policy')
+        Ticket = pool.get('hitech.ticket')
+        company = create_company(name="Quanta Sensing")
+        with set_company(company):
+            account, = Party.create([{
+                        'name': "Nimbus Cryogenics", 'service_tier': 'basic',
+                        'account_type': 'customer'}])
+            unit, = Entitlement.create([{
+                        'account': account.id, 'tier': 'mission_critical',
+                        'serial_number': 'SN-9',
+                        'start_date': datetime.date(2025, 1, 1)}])
+            covered = Ticket(company=company, account=account,
+                entitlement=unit, priority='normal', category=None)
+            plain = Ticket(company=company, account=account,
+                entitlement=None, priority='normal', category=None)
+            covered_pattern = covered._sla_pattern()
+            plain_pattern = plain._sla_pattern()
+            # the entitlement's tier wins over the account's
+            self.assertEqual(covered_pattern['tier'], 'mission_critical')
+            self.assertEqual(plain_pattern['tier'], 'basic')
+            contract = Policy(company=company, coverage='contract')
+            without = Policy(company=company, coverage='none')
+            either = Policy(company=company, coverage=None)
+            critical = Policy(company=company, tier='mission_critical')
+            self.assertTrue(contract.match(covered_pattern))
+            self.assertFalse(contract.match(plain_pattern))
+            self.assertFalse(without.match(covered_pattern))
+            self.assertTrue(without.match(plain_pattern))
+            self.assertTrue(either.match(covered_pattern))
+            self.assertTrue(either.match(plain_pattern))
+            self.assertTrue(critical.match(covered_pattern))
+            self.assertFalse(critical.match(plain_pattern))
+
+    @with_transaction()
     def test_entitlement(self):
         "Linking a ticket to an entitlement notifies its owner and handler"
         pool = Pool()
