@@ -24,10 +24,10 @@ unless --keep is given.
 import argparse
 import datetime
 import os
-import subprocess
 import sys
-import tempfile
 import time
+
+from common import create_database, start_pool, stop_pool
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -41,36 +41,6 @@ def parse_args():
     parser.add_argument('--keep', action='store_true',
         help="keep the database (and reuse its leads when it exists)")
     return parser.parse_args()
-
-
-def create_database(args):
-    env = dict(os.environ, TRYTOND_DATABASE__URI='postgresql:///')
-    env.pop('TRYTOND_CONFIG', None)
-    exists = subprocess.run(
-        ['psql', '-d', 'postgres', '-tAc',
-            "SELECT 1 FROM pg_database WHERE datname='%s'" % args.db],
-        capture_output=True, text=True, check=True).stdout.strip()
-    if exists and args.keep:
-        return False
-    if exists:
-        subprocess.run(['dropdb', args.db], check=True)
-    subprocess.run(['createdb', '-E', 'UTF8', '-T', 'template0', args.db],
-        check=True)
-    with tempfile.NamedTemporaryFile('w', suffix='.pass') as passfile:
-        passfile.write('bench-admin-password\n')
-        passfile.flush()
-        env['TRYTONPASSFILE'] = passfile.name
-        admin = os.path.join(os.path.dirname(sys.executable), 'trytond-admin')
-        start = time.perf_counter()
-        subprocess.run([admin, '-d', args.db, '--all',
-                '--email', 'admin@example.com'], env=env, check=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        subprocess.run([admin, '-d', args.db, '-u', 'hitech_crm_base',
-                '--activate-dependencies'], env=env, check=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        print("database %s activated in %.0f s" % (
-                args.db, time.perf_counter() - start))
-    return True
 
 
 def generate(pool, args, transaction):
@@ -100,12 +70,12 @@ def generate(pool, args, transaction):
         "INSERT INTO sale_opportunity (number, company, currency, "
         "start_date, state, conversion_probability, employee, source, "
         "assigned_at, in_pool, lead_email, lead_email_key, "
-        "create_uid, create_date) "
+        "forecast_category, create_uid, create_date) "
         "SELECT 'B' || g, %s, %s, CURRENT_DATE, 'lead', 0, "
         "(%s::int[])[1 + g %% %s], (%s::int[])[1 + g %% 3], "
         "NOW() - (g %% 90) * INTERVAL '1 day' - INTERVAL '1 hour', FALSE, "
         "'lead' || g || '@example.com', 'lead' || g || '@example.com', "
-        "0, NOW() - INTERVAL '100 days' "
+        "'pipeline', 0, NOW() - INTERVAL '100 days' "
         "FROM generate_series(1, %s) AS g",
         (company.id, company.currency.id, emp_ids, len(emp_ids), src_ids,
             args.scale))
@@ -145,13 +115,10 @@ def main():
     args = parse_args()
     os.environ['TRYTOND_DATABASE__URI'] = 'postgresql:///'
     os.environ.pop('TRYTOND_CONFIG', None)
-    created = create_database(args)
+    created = create_database(args.db, ['hitech_crm_base'], args.keep)
 
-    from trytond.pool import Pool
     from trytond.transaction import Transaction
-    Pool.start()
-    pool = Pool(args.db)
-    pool.init()
+    pool = start_pool(args.db)
 
     try:
         with Transaction().start(args.db, 0, context={},
@@ -192,12 +159,7 @@ def main():
         print("ratio job / baseline: %.2f (the job also writes the log)"
             % (job / base if base else float('nan')))
     finally:
-        if not args.keep:
-            from trytond.pool import Pool as Pool_
-            Pool_.stop(args.db)
-            from trytond import backend
-            backend.Database(args.db).close()
-            subprocess.run(['dropdb', '--if-exists', args.db])
+        stop_pool(args.db, args.keep)
     return 0
 
 

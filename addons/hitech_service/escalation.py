@@ -470,16 +470,20 @@ class Ticket(metaclass=PoolMeta):
             tickets = cls.browse(sorted({l.ticket.id for l in user_logs}))
             cls.notify_user(tickets, 'tryton-warning',
                 "Service level: %d ticket(s) need attention" % len(tickets),
-                description="\n".join(sorted({l.description
+                # a notification's description is a one-line Char
+                description="; ".join(sorted({l.description
                             for l in user_logs})),
                 user=user.id)
         if emails:
+            # the queue calls a method on records: give it the tickets
+            tickets = cls.browse(sorted({l.ticket.id
+                        for v in emails.values() for l in v}))
             cls.__queue__.send_escalation_emails(
-                {k: [l.id for l in v] for k, v in emails.items()})
+                tickets, {k: [l.id for l in v] for k, v in emails.items()})
 
     @classmethod
-    def send_escalation_emails(cls, emails):
-        "Send the escalation emails (run by the queue)"
+    def send_escalation_emails(cls, tickets, emails):
+        "Send the escalation emails of the logs (run by the queue)"
         from email.message import EmailMessage
         pool = Pool()
         Log = pool.get('hitech.ticket.escalation.log')
