@@ -417,52 +417,78 @@ class Ticket(metaclass=PoolMeta):
             & ~Exists(logged))
 
     @classmethod
-    def _escalation_recipients(cls, log):
-        "Return the users to notify of a log row"
+    def _escalation_recipients(cls, logs):
+        """Return {log: [users to notify]}: the users are looked up once
+        for all the logs (one search per pass, not one per row)"""
         pool = Pool()
         User = pool.get('res.user')
         ModelData = pool.get('ir.model.data')
         Configuration = pool.get('hitech.service.configuration')
-        ticket = log.ticket
-        kinds = []
-        if log.step:
-            kinds = [log.step.notify]
-        elif log.reminder:
-            kinds = {'handler': ['handler'],
-                'team_manager': ['team_manager'],
-                'both': ['handler', 'team_manager']}[log.reminder.notify]
-        employees = []
-        users = []
-        for kind in kinds:
-            if kind == 'handler' and ticket.handler:
-                employees.append(ticket.handler)
-            elif kind == 'team_manager' and ticket.service_team \
-                    and ticket.service_team.manager:
-                employees.append(ticket.service_team.manager)
-            elif kind == 'service_manager':
-                config = Configuration(1)
-                manager = getattr(config, 'service_manager', None)
-                if manager:
-                    employees.append(manager)
-                else:
-                    group = ModelData.get_id(
-                        'hitech_service', 'group_service_manager')
-                    users.extend(User.search([
-                                ('groups', '=', group),
-                                ('companies', '=', ticket.company.id),
-                                ]))
-        if employees:
-            users.extend(User.search([
-                        ('employees', 'in', [e.id for e in employees]),
-                        ]))
-        return users
+        service_manager = getattr(
+            Configuration(1), 'service_manager', None)
+        wanted = {}
+        all_employees = set()
+        group_companies = set()
+        for log in logs:
+            ticket = log.ticket
+            kinds = []
+            if log.step:
+                kinds = [log.step.notify]
+            elif log.reminder:
+                kinds = {'handler': ['handler'],
+                    'team_manager': ['team_manager'],
+                    'both': ['handler', 'team_manager'],
+                    }[log.reminder.notify]
+            employees = []
+            company = None
+            for kind in kinds:
+                if kind == 'handler' and ticket.handler:
+                    employees.append(ticket.handler.id)
+                elif (kind == 'team_manager' and ticket.service_team
+                        and ticket.service_team.manager):
+                    employees.append(ticket.service_team.manager.id)
+                elif kind == 'service_manager':
+                    if service_manager:
+                        employees.append(service_manager.id)
+                    else:
+                        company = ticket.company.id
+                        group_companies.add(company)
+            all_employees.update(employees)
+            wanted[log] = (employees, company)
+
+        by_employee = defaultdict(list)
+        if all_employees:
+            for user in User.search([
+                        ('employees', 'in', list(all_employees)),
+                        ]):
+                for employee in user.employees:
+                    if employee.id in all_employees:
+                        by_employee[employee.id].append(user)
+        by_company = {}
+        if group_companies:
+            group = ModelData.get_id(
+                'hitech_service', 'group_service_manager')
+            for company in group_companies:
+                by_company[company] = User.search([
+                        ('groups', '=', group),
+                        ('companies', '=', company),
+                        ])
+        result = {}
+        for log, (employees, company) in wanted.items():
+            users = list(by_company.get(company, [])) if company else []
+            for employee in employees:
+                users.extend(by_employee[employee])
+            # each user once per log
+            result[log] = list(dict.fromkeys(users))
+        return result
 
     @classmethod
     def _escalation_notify(cls, logs):
         by_user = defaultdict(list)
         emails = defaultdict(list)
+        recipients = cls._escalation_recipients(logs)
         for log in logs:
-            for user in cls._escalation_recipients(log):
+            for user in recipients[log]:
                 by_user[user].append(log)
                 if log.step and log.step.send_email and user.email:
                     emails[user.email].append(log)
