@@ -234,10 +234,15 @@ class AssignmentTestCase(ServiceTestCase):
             # the entitlement's tier wins over the account's
             self.assertEqual(covered_pattern['tier'], 'mission_critical')
             self.assertEqual(plain_pattern['tier'], 'basic')
-            contract = Policy(company=company, coverage='contract')
-            without = Policy(company=company, coverage='none')
-            either = Policy(company=company, coverage=None)
-            critical = Policy(company=company, tier='mission_critical')
+            def policy(**values):
+                criteria = dict(tier=None, priorities=None, category=None,
+                    coverage=None)
+                criteria.update(values)
+                return Policy(company=company, **criteria)
+            contract = policy(coverage='contract')
+            without = policy(coverage='none')
+            either = policy()
+            critical = policy(tier='mission_critical')
             self.assertTrue(contract.match(covered_pattern))
             self.assertFalse(contract.match(plain_pattern))
             self.assertFalse(without.match(covered_pattern))
