@@ -16,15 +16,10 @@ import unittest
 
 import polib
 
+from trytond.modules.hitech_crm_base.tests.common import SUITE_MODULES
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODULES = [
-    'hitech_crm_base',
-    'hitech_channel',
-    'hitech_commission',
-    'hitech_service',
-    'hitech_pos_bridge',
-    'hitech_integrations',
-    ]
+MODULES = SUITE_MODULES
 LANGUAGES = ['zh_CN', 'zh_TW']
 # Translated share of the entries: 100% measured for every module and
 # language when the files were written; a few new strings exported without
