@@ -11,13 +11,14 @@ watches the first response (4 business hours for every priority):
 * one hour after the breach the service manager is notified by email too.
 
 Generates N tickets (default 1,000,000) by set-based SQL
-(generate_series) with their escalation milestones (3 per ticket) and the
+(generate_series) with their escalation milestones (3 per open ticket) and the
 log rows of the steps earlier passes already did: --due tickets (default
 50,000) have exactly one step due now and not yet logged (a third each
 the half-time, breach and manager steps); of the others 70 % are closed
-(with past milestones, a third of them logged), 10 % wait on the customer
-(past milestones: the clock is paused) and 20 % are open with milestones
-to come.  No reminder rule is defined.  Then times:
+(without milestones: Milestone.compute keeps them only for open tickets
+and targets not done; a third have their half-time step logged), 10 %
+wait on the customer (past milestones: the clock is paused) and 20 % are
+open with milestones to come.  No reminder rule is defined.  Then times:
 
 * the baseline: the hand-written SQL of the same work: one INSERT ...
   SELECT of the due (ticket, step) pairs not yet logged (running tickets
@@ -222,7 +223,9 @@ def generate(pool, args, transaction, now):
         {'companies': companies, 'agents': agents, 'teams': teams,
             'policies': policies, 'slots': len(slots), 'now': now,
             't1_age': T1_AGE, 'due': args.due, 'scale': args.scale})
-    # the milestones as Milestone.compute gives them for wall-clock hours
+    # the milestones as Milestone.compute gives them for wall-clock hours:
+    # of the open tickets only, for the targets not done (the closed
+    # tickets have none)
     cursor.execute(
         "INSERT INTO hitech_ticket_sla_milestone (ticket, step, target, "
         "due_at, create_uid, create_date) "
@@ -233,6 +236,9 @@ def generate(pool, args, transaction, now):
         "ELSE t.response_deadline + s.delay END, 0, t.create_date "
         "FROM hitech_ticket t "
         "JOIN hitech_sla_escalation_step s ON s.policy = t.sla_policy "
+        "WHERE t.state != 'closed' AND CASE s.target "
+        "WHEN 'response' THEN t.first_response_at "
+        "ELSE t.resolved_at END IS NULL "
         "ORDER BY t.id, s.sequence", ())
     # the steps earlier passes did: those of the running tickets due two
     # hours ago or more, the half-time warning of a third of the closed
@@ -245,10 +251,16 @@ def generate(pool, args, transaction, now):
         "FROM hitech_ticket_sla_milestone m "
         "JOIN hitech_ticket t ON t.id = m.ticket "
         "JOIN hitech_sla_escalation_step s ON s.id = m.step "
-        "WHERE (t.state = 'in_progress' "
-        "AND m.due_at <= %(now)s - INTERVAL '2 hours') "
-        "OR (t.state = 'closed' AND t.id %% 3 = 0 "
-        "AND s.trigger = 'percent')", {'now': now})
+        "WHERE t.state = 'in_progress' "
+        "AND m.due_at <= %(now)s - INTERVAL '2 hours' "
+        "UNION ALL "
+        "SELECT t.id, s.id, s.target, "
+        "t.sla_started_at + s.percent * INTERVAL '4 hours' / 100, "
+        "'notify', 0, t.sla_started_at "
+        "FROM hitech_ticket t "
+        "JOIN hitech_sla_escalation_step s ON s.policy = t.sla_policy "
+        "WHERE t.state = 'closed' AND t.id %% 3 = 0 "
+        "AND s.trigger = 'percent'", {'now': now})
     transaction.commit()
     for table in ['hitech_ticket', 'hitech_ticket_sla_milestone',
             'hitech_ticket_escalation_log']:

@@ -154,6 +154,37 @@ class SystemRecordMixin:
             cls._refuse_user_change()
 
 
+class ChildOfWritableMixin:
+    """Rows users add to a parent (__access__), like the competitors or
+    the buying centre of an opportunity: created only on parents the user
+    may change.  Tryton checks the creation of a child against the create
+    rules of its parents, and the CRM's rules restrict the changes of
+    records (write), not their creation: without this, a user could add
+    rows to a record they may not even read."""
+    __slots__ = ()
+
+    @classmethod
+    def check_modification(cls, mode, records, values=None, external=False):
+        super().check_modification(
+            mode, records, values=values, external=external)
+        if mode == 'create' and external and Transaction().user:
+            cls._check_parents_writable(records)
+
+    @classmethod
+    def _check_parents_writable(cls, records):
+        Rule = Pool().get('ir.rule')
+        for name in sorted(cls.__access__):
+            field = cls._fields[name]
+            ids = {getattr(r, name).id for r in records
+                if getattr(r, name, None)}
+            if ids:
+                # check_modification runs without access checks: the
+                # rules of the user apply again here; the refusal is the
+                # stock "You are not allowed to write ..." message
+                with check_access():
+                    Rule.check(field.model_name, sorted(ids), mode='write')
+
+
 class User(ClearRuleCacheMixin, metaclass=PoolMeta):
     __name__ = 'res.user'
 

@@ -6,6 +6,7 @@ from sql import With
 from sql.aggregate import Count, Sum
 from sql.conditionals import Coalesce
 
+from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import (
     Index, ModelSQL, ModelView, Unique, fields, tree)
@@ -15,6 +16,7 @@ from trytond.pyson import Bool, Eval, If
 from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
 
+from .access import ChildOfWritableMixin
 from .exceptions import AccountContactValidationError
 
 ACCOUNT_TYPES = [
@@ -277,7 +279,8 @@ class Party(tree(), metaclass=PoolMeta):
         for amount_name, count_name, query in sources.values():
             if amount_name not in names and count_name not in names:
                 continue
-            for sub_ids in grouped_slice([p.id for p in parties]):
+            for sub_ids in grouped_slice(
+                    [p.id for p in parties], backend.MAX_QUERY_PARAMS):
                 subtree = cls._subtree_query(list(sub_ids))
                 cursor.execute(*query(subtree, company.id))
                 for root, currency_id, amount, count in cursor:
@@ -326,7 +329,7 @@ class AccountStageLog(ModelSQL, ModelView):
         return datetime.datetime.now()
 
 
-class AccountContact(ModelSQL, ModelView):
+class AccountContact(ChildOfWritableMixin, ModelSQL, ModelView):
     "Account Contact"
     __name__ = 'hitech.account.contact'
 

@@ -4,6 +4,7 @@ lead to an employee (round-robin, least-loaded or fixed) or to the pool."""
 from sql import Literal
 from sql.aggregate import Count
 
+from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import (
     DeactivableMixin, ModelSQL, ModelView, fields, sequence_ordered)
@@ -269,7 +270,7 @@ class Opportunity(metaclass=PoolMeta):
         table = cls.__table__()
         cursor = Transaction().connection.cursor()
         result = {i: 0 for i in employee_ids}
-        for sub_ids in grouped_slice(employee_ids):
+        for sub_ids in grouped_slice(employee_ids, backend.MAX_QUERY_PARAMS):
             cursor.execute(*table.select(
                     table.employee, Count(Literal(1)),
                     where=reduce_ids(table.employee, sub_ids)

@@ -8,6 +8,7 @@ from sql import Literal, Null
 from sql.aggregate import Max, Min
 from sql.conditionals import Coalesce
 
+from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import (
     DeactivableMixin, Index, ModelSQL, ModelView, fields)
@@ -221,7 +222,7 @@ class CareRule(DeactivableMixin, ModelSQL, ModelView):
         "Names of the parties by id, read at once"
         Party = Pool().get('party.party')
         names = {}
-        for sub_ids in grouped_slice(list(ids)):
+        for sub_ids in grouped_slice(list(ids), backend.MAX_QUERY_PARAMS):
             for party in Party.read(list(sub_ids), ['rec_name']):
                 names[party['id']] = party['rec_name']
         return names
@@ -355,7 +356,7 @@ class CareRule(DeactivableMixin, ModelSQL, ModelView):
         Activity = Pool().get('hitech.activity')
         existing = set()
         keys = [c['care_key'] for c in candidates]
-        for sub_keys in grouped_slice(keys):
+        for sub_keys in grouped_slice(keys, backend.MAX_QUERY_PARAMS):
             existing.update(a.care_key for a in Activity.search([
                         ('care_rule', '=', self.id),
                         ('care_key', 'in', list(sub_keys)),

@@ -750,7 +750,7 @@ class ImportJob(Workflow, ModelSQL, ModelView):
         cursor = transaction.connection.cursor()
         live = {}
         running = [j.id for j in jobs if j.state == 'running']
-        for sub_ids in grouped_slice(running):
+        for sub_ids in grouped_slice(running, backend.MAX_QUERY_PARAMS):
             cursor.execute(*progress.select(
                     progress.job, progress.rows_done, progress.rows_total,
                     where=reduce_ids(progress.job, list(sub_ids))))
@@ -1408,14 +1408,14 @@ class Importer:
         cursor = Transaction().connection.cursor()
         wanted = {values['account'] for _, values in good}
         found = defaultdict(set)
-        for sub in grouped_slice(sorted(wanted)):
+        for sub in grouped_slice(sorted(wanted), backend.MAX_QUERY_PARAMS):
             cursor.execute(*party.select(party.id, party.code,
                     where=party.code.in_(list(sub))
                     & (party.active == True)))  # noqa: E712
             for party_id, code in cursor:
                 found[normalise_text(code)].add(party_id)
         names = defaultdict(set)
-        for sub in grouped_slice(sorted(wanted)):
+        for sub in grouped_slice(sorted(wanted), backend.MAX_QUERY_PARAMS):
             cursor.execute(*party.select(party.id, party.name,
                     where=party.name.in_(list(sub))
                     & (party.active == True)))  # noqa: E712
@@ -1457,7 +1457,7 @@ class Importer:
         mechanism = Mechanism.__table__()
         cursor = Transaction().connection.cursor()
         existing = set()
-        for sub in grouped_slice(party_ids):
+        for sub in grouped_slice(party_ids, backend.MAX_QUERY_PARAMS):
             cursor.execute(*mechanism.select(mechanism.party,
                     mechanism.type, mechanism.value, mechanism.value_compact,
                     mechanism.name,

@@ -11,6 +11,7 @@ from sql.aggregate import Avg, Count, Max, Min, Sum
 from sql.conditionals import Coalesce
 from sql.functions import CurrentTimestamp, Extract, Lower
 
+from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import (
     DeactivableMixin, Index, ModelSQL, ModelView, Unique, fields)
@@ -96,7 +97,7 @@ class Keyword(DeactivableMixin, ModelSQL, ModelView):
         result = {n: {i: None for i in ids} for n in names}
         if 'lead_count' in names:
             result['lead_count'] = dict.fromkeys(ids, 0)
-        for sub_ids in grouped_slice(ids):
+        for sub_ids in grouped_slice(ids, backend.MAX_QUERY_PARAMS):
             if 'best_rank' in names:
                 cursor.execute(*rank.select(rank.keyword, Min(rank.rank),
                         where=reduce_ids(rank.keyword, sub_ids),

@@ -19,6 +19,7 @@ from sql.aggregate import Count
 from sql.conditionals import Case, Coalesce
 from sql.operators import Exists
 
+from trytond import backend
 from trytond.config import config
 from trytond.i18n import gettext
 from trytond.model import (
@@ -251,7 +252,7 @@ class LeadForm(DeactivableMixin, ModelSQL, ModelView):
         opportunity = Opportunity.__table__()
         cursor = Transaction().connection.cursor()
         result = {f.id: 0 for f in forms}
-        for sub_ids in grouped_slice(list(result)):
+        for sub_ids in grouped_slice(list(result), backend.MAX_QUERY_PARAMS):
             cursor.execute(*opportunity.select(
                     opportunity.lead_form, Count(Literal(1)),
                     where=reduce_ids(opportunity.lead_form, sub_ids),

@@ -9,6 +9,7 @@ from dateutil.relativedelta import relativedelta
 from sql import Null, With
 from sql.aggregate import Sum
 
+from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import (
     DeactivableMixin, Index, ModelSQL, ModelView, Workflow, fields)
@@ -637,7 +638,8 @@ class Quota(ShareableMixin, Workflow, ModelSQL, ModelView):
         Opportunity = pool.get('sale.opportunity')
         cursor = Transaction().connection.cursor()
         amounts = dict.fromkeys([q.id for q in quotas], Decimal(0))
-        for sub_ids in grouped_slice([q.id for q in quotas]):
+        for sub_ids in grouped_slice(
+                [q.id for q in quotas], backend.MAX_QUERY_PARAMS):
             sub_ids = list(sub_ids)
             quota = cls.__table__()
             opportunity = Opportunity.__table__()
@@ -690,7 +692,7 @@ class Quota(ShareableMixin, Workflow, ModelSQL, ModelView):
         child = Team.__table__()
         result = {q.id: (Decimal(0) if q.team else None) for q in quotas}
         team_ids = [q.id for q in quotas if q.team]
-        for sub_ids in grouped_slice(team_ids):
+        for sub_ids in grouped_slice(team_ids, backend.MAX_QUERY_PARAMS):
             query = quota.join(other,
                 condition=(other.company == quota.company)
                 & (other.year == quota.year)

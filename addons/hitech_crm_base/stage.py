@@ -18,6 +18,7 @@ from email.message import EmailMessage
 
 from sql import Literal, Null
 
+from trytond import backend
 from trytond.config import config
 from trytond.i18n import gettext
 from trytond.model import (
@@ -31,6 +32,7 @@ from trytond.sendmail import sendmail_transactional
 from trytond.tools import grouped_slice, reduce_ids
 from trytond.transaction import Transaction, without_check_access
 
+from .access import ChildOfWritableMixin
 from .account import CONTACT_ROLES
 from .activity import ACTIVITY_TYPES
 from .exceptions import LostReasonError, StageRequirementError
@@ -389,7 +391,8 @@ class StageHistory(ModelSQL, ModelView):
         opportunity_ids = [m[0].id for m in moves]
         reached = set()
         opportunity = Opportunity.__table__()
-        for sub_ids in grouped_slice(opportunity_ids):
+        for sub_ids in grouped_slice(
+                opportunity_ids, backend.MAX_QUERY_PARAMS):
             sub_ids = list(sub_ids)
             cursor.execute(*opportunity.update(
                     [opportunity.stage_entered_at], [now],
@@ -462,7 +465,7 @@ class LostReason(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
             ]
 
 
-class Competitor(ModelSQL, ModelView):
+class Competitor(ChildOfWritableMixin, ModelSQL, ModelView):
     "Opportunity Competitor"
     __name__ = 'hitech.opportunity.competitor'
 
@@ -507,7 +510,7 @@ class Competitor(ModelSQL, ModelView):
             return self.opportunity.currency.id
 
 
-class OpportunityContact(ModelSQL, ModelView):
+class OpportunityContact(ChildOfWritableMixin, ModelSQL, ModelView):
     "Opportunity Buying Centre Contact"
     __name__ = 'hitech.opportunity.contact'
 
@@ -966,7 +969,8 @@ class Opportunity(metaclass=PoolMeta):
                 cls._alert(opportunity, recipients, label, description)
                 logger.info("big deal alert for %s to users %s",
                     opportunity.id, [u.id for u in recipients])
-        for sub_ids in grouped_slice([o.id for o in big]):
+        for sub_ids in grouped_slice(
+                [o.id for o in big], backend.MAX_QUERY_PARAMS):
             cursor.execute(*table.update(
                     [table.big_deal_alerted_at], [now],
                     where=reduce_ids(table.id, sub_ids)))
@@ -1019,7 +1023,8 @@ class Opportunity(metaclass=PoolMeta):
                     days=(now - row.date).days,
                     expected=row.to_stage.expected_duration)
                 cls._alert(opportunity, recipients, label, description)
-        for sub_ids in grouped_slice([r.id for r in stalled]):
+        for sub_ids in grouped_slice(
+                [r.id for r in stalled], backend.MAX_QUERY_PARAMS):
             cursor.execute(*history.update(
                     [history.stalled_alerted], [True],
                     where=reduce_ids(history.id, sub_ids)))

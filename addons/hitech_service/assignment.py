@@ -3,6 +3,7 @@
 assignment rules with their strategies."""
 from sql.aggregate import Count
 
+from trytond import backend
 from trytond.model import (
     DeactivableMixin, MatchMixin, ModelSQL, ModelView, fields,
     sequence_ordered)
@@ -341,7 +342,7 @@ class Ticket(metaclass=PoolMeta):
         cursor = Transaction().connection.cursor()
         ids = [e.id for e in employees]
         loads = dict.fromkeys(ids, 0)
-        for sub_ids in grouped_slice(ids):
+        for sub_ids in grouped_slice(ids, backend.MAX_QUERY_PARAMS):
             cursor.execute(*table.select(table.handler, Count(table.id),
                     where=table.handler.in_(list(sub_ids))
                     & table.state.in_(OPEN_STATES),

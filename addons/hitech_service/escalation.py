@@ -1,17 +1,19 @@
 # This file is part of HiTech CRM. See LICENSE for details.
 import datetime as dt
-from collections import defaultdict
+from collections import defaultdict, namedtuple
 
 from sql import Literal, Null
 from sql.aggregate import Max
 from sql.conditionals import Case, Coalesce
 from sql.operators import Exists
 
+from trytond import backend
 from trytond.model import Index, ModelSQL, ModelView, fields
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval, If
 from trytond.sendmail import send_message_transactional
-from trytond.transaction import Transaction
+from trytond.tools import grouped_slice, reduce_ids
+from trytond.transaction import Transaction, without_check_access
 from trytond.modules.hitech_crm_base.access import SystemRecordMixin
 
 from .sla import (
@@ -21,6 +23,23 @@ OPEN_STATES = ['new', 'assigned', 'in_progress', 'waiting', 'reopened']
 # states in which the SLA clock runs (waiting pauses it)
 RUNNING_STATES = ['new', 'assigned', 'in_progress', 'reopened']
 NEAR_BREACH = 0.25
+# the escalation steps a notification lists; the rest are counted
+NOTIFY_LISTED = 10
+
+
+class EscalationRow(namedtuple('EscalationRow', [
+                'log', 'ticket', 'number', 'subject', 'company', 'handler',
+                'team_manager', 'step', 'reminder'])):
+    "A log row of an escalation pass, with what notifying it needs"
+    __slots__ = ()
+
+    def description(self, steps, reminders):
+        "The text of EscalationLog.description, from the preloaded rows"
+        name = ('[%s] %s' % (self.number, self.subject) if self.number
+            else self.subject)
+        what = (steps[self.step].name if self.step
+            else reminders[self.reminder].name if self.reminder else '')
+        return '%s: %s' % (name, what)
 
 
 class Ticket(metaclass=PoolMeta):
@@ -182,14 +201,18 @@ class Ticket(metaclass=PoolMeta):
         Milestone = pool.get('hitech.ticket.sla.milestone')
         to_write = []
         for ticket in tickets:
-            values = {}
+            # set on the instance for the deadlines below, so kept apart
+            # from the filter of the unchanged values
+            matched = {}
             if rematch and ticket.sla_priority != ticket.priority:
-                values['sla_priority'] = ticket.sla_priority = ticket.priority
+                matched['sla_priority'] = ticket.sla_priority = (
+                    ticket.priority)
             if rematch:
                 policy = Policy.find(ticket._sla_pattern())
                 if policy != ticket.sla_policy:
-                    values['sla_policy'] = policy.id if policy else None
+                    matched['sla_policy'] = policy.id if policy else None
                     ticket.sla_policy = policy
+            values = {}
             if ticket.sla_policy:
                 response, resolution = ticket._sla_deadlines()
             else:
@@ -200,6 +223,7 @@ class Ticket(metaclass=PoolMeta):
             values.update(cls._sla_values(ticket, response, resolution))
             values = {k: v for k, v in values.items()
                 if getattr(ticket, k) != v}
+            values.update(matched)
             if values:
                 to_write.extend(([ticket], values))
         if to_write:
@@ -235,8 +259,15 @@ class Ticket(metaclass=PoolMeta):
 
     @classmethod
     def on_state_change(cls, tickets, state, previous):
+        pool = Pool()
+        Milestone = pool.get('hitech.ticket.sla.milestone')
         super().on_state_change(tickets, state, previous)
         now = cls._now()
+        if state not in OPEN_STATES:
+            # nothing is due any more on a resolved, closed or cancelled
+            # ticket (a reopen clears the resolution and computes again)
+            Milestone.delete(Milestone.search(
+                    [('ticket', 'in', [t.id for t in tickets])]))
         if state == 'waiting':
             cls.write(tickets, {'sla_paused_since': now})
         resumed = [t for t in tickets
@@ -387,11 +418,10 @@ class Ticket(metaclass=PoolMeta):
                 & ticket.priority.in_(list(RAISED_PRIORITY))))
 
         # 4. notifications in bulk
-        cursor.execute(*log.select(log.id, where=log.id > last_id))
-        logs = Log.browse([i for i, in cursor])
-        if logs:
-            cls._escalation_notify(logs)
-        return len(logs)
+        rows = cls._escalation_rows(last_id)
+        if rows:
+            cls._escalation_notify(rows)
+        return len(rows)
 
     @classmethod
     def _reminder_query(cls, reminder, now, ticket, log, user):
@@ -417,44 +447,90 @@ class Ticket(metaclass=PoolMeta):
             & ~Exists(logged))
 
     @classmethod
-    def _escalation_recipients(cls, logs):
-        """Return {log: [users to notify]}: the users are looked up once
-        for all the logs (one search per pass, not one per row)"""
+    def _escalation_rows(cls, last_id=None, ids=None):
+        """Return the log rows written after last_id (or of ids) as
+        EscalationRow tuples, read with their ticket and team by SQL
+        (reading thousands of rows through the ORM, with the function
+        fields of each, costs a hundred times more)"""
+        pool = Pool()
+        Log = pool.get('hitech.ticket.escalation.log')
+        Team = pool.get('hitech.sales.team')
+        cursor = Transaction().connection.cursor()
+        log = Log.__table__()
+        ticket = cls.__table__()
+        team = Team.__table__()
+        query = log.join(ticket, condition=log.ticket == ticket.id
+            ).join(team, 'LEFT', condition=ticket.service_team == team.id)
+        columns = [log.id, ticket.id, ticket.number, ticket.subject,
+            ticket.company, ticket.handler, team.manager, log.step,
+            log.reminder]
+        if ids is None:
+            cursor.execute(*query.select(*columns,
+                    where=log.id > last_id, order_by=[log.id]))
+            return [EscalationRow(*r) for r in cursor]
+        rows = []
+        for sub_ids in grouped_slice(ids, backend.MAX_QUERY_PARAMS):
+            cursor.execute(*query.select(*columns,
+                    where=reduce_ids(log.id, sub_ids)))
+            rows.extend(EscalationRow(*r) for r in cursor)
+        return sorted(rows)
+
+    @classmethod
+    def _escalation_rules(cls, rows):
+        "Return the steps and the reminder rules of the rows by id"
+        pool = Pool()
+        Step = pool.get('hitech.sla.escalation.step')
+        Reminder = pool.get('hitech.sla.reminder')
+        steps = {s.id: s for s in Step.browse(
+                list({r.step for r in rows if r.step}))}
+        reminders = {r.id: r for r in Reminder.browse(
+                list({r.reminder for r in rows if r.reminder}))}
+        return steps, reminders
+
+    @classmethod
+    def _escalation_descriptions(cls, rows):
+        "Return {log id: description} of the rows"
+        steps, reminders = cls._escalation_rules(rows)
+        return {r.log: r.description(steps, reminders) for r in rows}
+
+    @classmethod
+    def _escalation_recipients(cls, rows):
+        """Return {log id: [users to notify]}: the users are looked up once
+        for all the rows (one search per pass, not one per row)"""
         pool = Pool()
         User = pool.get('res.user')
         ModelData = pool.get('ir.model.data')
         Configuration = pool.get('hitech.service.configuration')
         service_manager = getattr(
             Configuration(1), 'service_manager', None)
+        steps, reminders = cls._escalation_rules(rows)
         wanted = {}
         all_employees = set()
         group_companies = set()
-        for log in logs:
-            ticket = log.ticket
+        for row in rows:
             kinds = []
-            if log.step:
-                kinds = [log.step.notify]
-            elif log.reminder:
+            if row.step:
+                kinds = [steps[row.step].notify]
+            elif row.reminder:
                 kinds = {'handler': ['handler'],
                     'team_manager': ['team_manager'],
                     'both': ['handler', 'team_manager'],
-                    }[log.reminder.notify]
+                    }[reminders[row.reminder].notify]
             employees = []
             company = None
             for kind in kinds:
-                if kind == 'handler' and ticket.handler:
-                    employees.append(ticket.handler.id)
-                elif (kind == 'team_manager' and ticket.service_team
-                        and ticket.service_team.manager):
-                    employees.append(ticket.service_team.manager.id)
+                if kind == 'handler' and row.handler:
+                    employees.append(row.handler)
+                elif kind == 'team_manager' and row.team_manager:
+                    employees.append(row.team_manager)
                 elif kind == 'service_manager':
                     if service_manager:
                         employees.append(service_manager.id)
                     else:
-                        company = ticket.company.id
+                        company = row.company
                         group_companies.add(company)
             all_employees.update(employees)
-            wanted[log] = (employees, company)
+            wanted[row.log] = (employees, company)
 
         by_employee = defaultdict(list)
         if all_employees:
@@ -480,47 +556,69 @@ class Ticket(metaclass=PoolMeta):
                 users.extend(by_employee[employee])
             # each user once per log
             result[log] = list(dict.fromkeys(users))
-        return result
+        return result, steps, reminders
 
     @classmethod
-    def _escalation_notify(cls, logs):
+    def _escalation_notify(cls, rows):
         by_user = defaultdict(list)
         emails = defaultdict(list)
-        recipients = cls._escalation_recipients(logs)
-        for log in logs:
-            for user in recipients[log]:
-                by_user[user].append(log)
-                if log.step and log.step.send_email and user.email:
-                    emails[user.email].append(log)
-        for user, user_logs in by_user.items():
-            tickets = cls.browse(sorted({l.ticket.id for l in user_logs}))
+        recipients, steps, reminders = cls._escalation_recipients(rows)
+        for row in rows:
+            step = steps.get(row.step)
+            for user in recipients[row.log]:
+                by_user[user].append(row)
+                if step and step.send_email and user.email:
+                    emails[user.email].append(row)
+        for user, user_rows in by_user.items():
+            # notify_user reads only the ids: instances of their own, as
+            # browsing n ids checks the n ids for each instance (n squared)
+            tickets = [cls(i) for i in sorted({r.ticket for r in user_rows})]
             cls.notify_user(tickets, 'tryton-warning',
                 "Service level: %d ticket(s) need attention" % len(tickets),
-                # a notification's description is a one-line Char
-                description="; ".join(sorted({l.description
-                            for l in user_logs})),
+                description=cls._escalation_summary(
+                    user_rows, steps, reminders),
                 user=user.id)
         if emails:
-            # the queue calls a method on records: give it the tickets
-            tickets = cls.browse(sorted({l.ticket.id
-                        for v in emails.values() for l in v}))
-            cls.__queue__.send_escalation_emails(
-                tickets, {k: [l.id for l in v] for k, v in emails.items()})
+            Configuration = Pool().get('hitech.service.configuration')
+            # the queue calls a method on records: the task is the service
+            # desk's (its configuration), not of thousands of tickets the
+            # queue would browse again
+            configuration = Configuration.get_singleton()
+            if not configuration:
+                # the queue runs a task only on a stored record
+                with without_check_access():
+                    configuration, = Configuration.create([{}])
+            Configuration.__queue__.send_escalation_emails(
+                configuration,
+                {k: [r.log for r in v] for k, v in emails.items()})
 
     @classmethod
-    def send_escalation_emails(cls, tickets, emails):
-        "Send the escalation emails of the logs (run by the queue)"
+    def _escalation_summary(cls, rows, steps, reminders):
+        """A notification's description is a one-line Char: the first
+        NOTIFY_LISTED steps by ticket, then how many more (the
+        notification opens all its tickets)"""
+        listed = sorted(rows, key=lambda r: (r.number or '', r.log))
+        texts = list(dict.fromkeys(r.description(steps, reminders)
+                for r in listed[:NOTIFY_LISTED + 1]))
+        if len(rows) > NOTIFY_LISTED:
+            return "%s; and %d more" % (
+                "; ".join(texts[:NOTIFY_LISTED]), len(rows) - NOTIFY_LISTED)
+        return "; ".join(texts)
+
+    @classmethod
+    def send_escalation_emails(cls, emails):
+        "Send the emails of {address: [log ids]}"
         from email.message import EmailMessage
-        pool = Pool()
-        Log = pool.get('hitech.ticket.escalation.log')
         from_ = cls._email_from()
         for to, log_ids in emails.items():
             msg = EmailMessage()
             msg['From'] = from_
             msg['To'] = to
             msg['Subject'] = "Service level escalation"
+            descriptions = cls._escalation_descriptions(
+                cls._escalation_rows(ids=log_ids))
             msg.set_content("\n".join(
-                    l.description for l in Log.browse(log_ids)))
+                    descriptions[i] for i in sorted(descriptions)))
             send_message_transactional(msg)
 
 
@@ -547,21 +645,48 @@ class Milestone(ModelSQL):
                 })
 
     @classmethod
+    def __register__(cls, module):
+        pool = Pool()
+        Ticket = pool.get('hitech.ticket')
+        super().__register__(module)
+        # milestones of finished tickets and done targets were kept before:
+        # the escalation pass would scan them for ever
+        cursor = Transaction().connection.cursor()
+        table = cls.__table__()
+        ticket = Ticket.__table__()
+        cursor.execute(*table.delete(where=table.ticket.in_(ticket.select(
+                        ticket.id, where=~ticket.state.in_(OPEN_STATES)))
+                | ((table.target == 'response') & table.ticket.in_(
+                        ticket.select(ticket.id,
+                            where=ticket.first_response_at != Null)))
+                | ((table.target == 'resolution') & table.ticket.in_(
+                        ticket.select(ticket.id,
+                            where=ticket.resolved_at != Null)))))
+
+    @classmethod
     def compute(cls, tickets):
         """Replace the milestones of the tickets by the due times of their
-        policy's escalation steps"""
+        policy's escalation steps: only of open tickets and of the targets
+        not done yet, so that the table holds what may still be due"""
         cls.delete(cls.search([('ticket', 'in', [t.id for t in tickets])]))
         to_create = []
         for ticket in tickets:
             policy = ticket.sla_policy
-            if not policy or not ticket.sla_started_at:
+            if (not policy or not ticket.sla_started_at
+                    or ticket.state not in OPEN_STATES):
                 continue
+            done = {
+                'response': bool(ticket.first_response_at),
+                'resolution': bool(ticket.resolved_at),
+                }
             target = policy.get_target(
                 ticket.sla_priority or ticket.priority)
             if not target:
                 continue
             paused = ticket.sla_paused_time or dt.timedelta(0)
             for step in policy.escalation_steps:
+                if done[step.target]:
+                    continue
                 deadline = getattr(ticket, '%s_deadline' % step.target)
                 allowed = getattr(target, '%s_time' % step.target)
                 if not deadline or not allowed:
@@ -615,10 +740,11 @@ class EscalationLog(SystemRecordMixin, ModelSQL, ModelView):
                 })
         cls._order = [('at', 'DESC'), ('id', 'DESC')]
 
-    def get_description(self, name):
-        what = (self.step.name if self.step
-            else self.reminder.name if self.reminder else '')
-        return '%s: %s' % (self.ticket.rec_name, what)
+    @classmethod
+    def get_description(cls, logs, name):
+        Ticket = Pool().get('hitech.ticket')
+        return Ticket._escalation_descriptions(
+            Ticket._escalation_rows(ids=[l.id for l in logs]))
 
 
 class Configuration(metaclass=PoolMeta):
@@ -628,6 +754,12 @@ class Configuration(metaclass=PoolMeta):
         'company.employee', "Service Manager", ondelete='SET NULL',
         help="The employee the last escalation steps notify; when empty, "
         "the users of the service manager group are notified.")
+
+    @classmethod
+    def send_escalation_emails(cls, configurations, emails):
+        """Send the escalation emails: {address: [log ids]} (run by the
+        queue after the escalation pass)"""
+        Pool().get('hitech.ticket').send_escalation_emails(emails)
 
 
 class Cron(metaclass=PoolMeta):

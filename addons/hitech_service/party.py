@@ -1,6 +1,7 @@
 # This file is part of HiTech CRM. See LICENSE for details.
 from sql.aggregate import Count
 
+from trytond import backend
 from trytond.model import fields
 from trytond.pool import Pool, PoolMeta
 from trytond.tools import grouped_slice
@@ -60,7 +61,8 @@ class Party(metaclass=PoolMeta):
             result[name] = counts = {p.id: 0 for p in parties}
             if company_id is None or company_id < 0:
                 continue
-            for sub_ids in grouped_slice([p.id for p in parties]):
+            for sub_ids in grouped_slice(
+                    [p.id for p in parties], backend.MAX_QUERY_PARAMS):
                 subtree = cls._subtree_query(list(sub_ids))
                 cursor.execute(*service[name](subtree, company_id))
                 for root, count in cursor:

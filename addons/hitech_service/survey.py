@@ -18,7 +18,7 @@ from trytond.model.exceptions import AccessError
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval, If
 from trytond.sendmail import sendmail_transactional
-from trytond.transaction import Transaction
+from trytond.transaction import Transaction, without_check_access
 from trytond.url import http_host
 
 from .exceptions import SurveyError
@@ -140,7 +140,10 @@ class Survey(ModelSQL, ModelView):
     state = fields.Selection([
             ('sent', "Sent"),
             ('answered', "Answered"),
-            ], "State", required=True, readonly=True, sort=False)
+            ('replaced', "Replaced"),
+            ], "State", required=True, readonly=True, sort=False,
+        help="A survey not answered when its ticket is closed again is "
+        "replaced by the new one: its link is refused.")
     rating = fields.Integer("Rating", readonly=True,
         domain=['OR',
             ('rating', '=', None),
@@ -258,6 +261,15 @@ class Survey(ModelSQL, ModelView):
                     })
         if not to_create:
             return []
+        # the links of the earlier closes, not answered, stop working: the
+        # customer answers for the last close only
+        with without_check_access():
+            pending = cls.search([
+                    ('ticket', 'in', [v['ticket'] for v in to_create]),
+                    ('state', '=', 'sent'),
+                    ])
+            if pending:
+                cls.write(pending, {'state': 'replaced'})
         surveys = cls.create(to_create)
         to_send = [s for s in surveys if s.email]
         if to_send:
@@ -348,6 +360,8 @@ class Survey(ModelSQL, ModelView):
                 datetime.datetime.now()) or (
                 survey.expire_at < datetime.datetime.now()):
             raise SurveyError(gettext('hitech_service.msg_survey_expired'))
+        if survey.state == 'replaced':
+            raise SurveyError(gettext('hitech_service.msg_survey_replaced'))
         if survey.state != 'sent':
             raise SurveyError(gettext('hitech_service.msg_survey_used'))
         return survey
@@ -532,7 +546,8 @@ class SurveyReport(ModelSQL, ModelView):
             where &= survey.service_team == context['service_team']
         if context.get('handler'):
             where &= survey.handler == context['handler']
-        where &= survey.month != Null
+        # a replaced survey was never the last word on its ticket
+        where &= (survey.month != Null) & (survey.state != 'replaced')
         return where
 
     @classmethod

@@ -10,6 +10,7 @@ from sql.aggregate import Count, Max, Min, Sum
 from sql.conditionals import Coalesce
 from sql.functions import CurrentTimestamp, DateTrunc, Extract
 
+from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import (
     Index, ModelSQL, ModelView, Unique, Workflow, fields)
@@ -378,7 +379,8 @@ class WorkOrder(Workflow, ModelSQL, ModelView):
         hours = {o.id: ZERO for o in orders}
         expenses = {o.id: ZERO for o in orders}
         parts = {o.id: ZERO for o in orders}
-        for sub_ids in grouped_slice([o.id for o in orders]):
+        for sub_ids in grouped_slice(
+                [o.id for o in orders], backend.MAX_QUERY_PARAMS):
             sub_ids = list(sub_ids)
             origins = ['%s,%s' % (cls.__name__, i) for i in sub_ids]
             cursor.execute(*work.join(line,

@@ -423,6 +423,65 @@ class HitechAccountRuleTestCase(CRMTestCase):
                 {bobs.id, on_bob_account.id})
 
     @with_transaction()
+    def test_children_created_on_writable_parents(self):
+        "Competitors, buying centre and contact links need the parent's write"
+        pool = Pool()
+        Party = pool.get('party.party')
+        Opportunity = pool.get('sale.opportunity')
+        Competitor = pool.get('hitech.opportunity.competitor')
+        Buyer = pool.get('hitech.opportunity.contact')
+        AccountContact = pool.get('hitech.account.contact')
+        self.setup_org()
+        alice_e = self.users['alice'].employee
+        bob_e = self.users['bob'].employee
+        with set_company(self.company):
+            rival, other, person = Party.create([
+                    {'name': "Rival Tech", 'account_type': 'competitor'},
+                    {'name': "Other Rival", 'account_type': 'competitor'},
+                    {'name': "Zhao Lei", 'party_kind': 'person'}])
+            mine, bobs = Opportunity.create([{
+                        'party': self.accounts['alice'].id,
+                        'employee': alice_e.id, 'description': "Mine"}, {
+                        'party': self.accounts['bob'].id,
+                        'employee': bob_e.id, 'description': "Bob's"}])
+
+        def add(opportunity, competitor=rival):
+            Competitor.create([{
+                        'opportunity': opportunity.id,
+                        'competitor': competitor.id}])
+
+        def buyer(opportunity):
+            Buyer.create([{
+                        'opportunity': opportunity.id, 'contact': person.id,
+                        'role': 'decision_maker', 'attitude': 'neutral',
+                        'influence': 'high'}])
+
+        def link(account):
+            AccountContact.create([{
+                        'account': account.id, 'contact': person.id,
+                        'role': 'user'}])
+
+        with as_user(self.users['alice']):
+            add(mine)
+            buyer(mine)
+            link(self.accounts['alice'])
+            # Bob's opportunity is not even readable, the unowned account
+            # is readable but not writable
+            for create, parent in [(add, bobs), (buyer, bobs),
+                    (link, self.accounts['bob']),
+                    (link, self.accounts['unowned'])]:
+                # (an RPC call that fails rolls its transaction back)
+                with self.assertRaises(AccessError):
+                    create(parent)
+        with as_user(self.users['boss']):
+            # the manager changes the subtree's opportunities (the refused
+            # rows of the test are still in its transaction)
+            add(bobs, other)
+        self.assertEqual(Competitor.search_count(
+                [('opportunity', '=', bobs.id), ('create_uid', '=',
+                        self.users['boss'].id)]), 1)
+
+    @with_transaction()
     def test_manager_reads_team_work(self):
         "A manager lists the opportunities and activities of the subtree"
         pool = Pool()
