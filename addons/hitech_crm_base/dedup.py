@@ -18,9 +18,10 @@ except ImportError:
     phonenumbers = None
 try:
     from rapidfuzz import fuzz
+    from rapidfuzz import process as rf_process
     from rapidfuzz.distance import OSA
 except ImportError:
-    fuzz = OSA = None
+    fuzz = OSA = rf_process = None
 
 from sql import Literal, Null, Values
 from sql.operators import BinaryOperator
@@ -101,6 +102,13 @@ CJK_GENERIC_SUFFIXES = tuple(sorted({
             '系统', '设备', '实业', '贸易', '发展', '工业', '电气', '能源',
             '新能源', '数据', '医疗器械', '控股', '国际',
             }, key=len, reverse=True))
+# Set lookups by length, longest first, instead of a loop over the words
+_CJK_PREFIX_SET = frozenset(CJK_GENERIC_PREFIXES)
+_CJK_PREFIX_LENGTHS = sorted({len(p) for p in CJK_GENERIC_PREFIXES},
+    reverse=True)
+_CJK_SUFFIX_SET = frozenset(CJK_GENERIC_SUFFIXES)
+_CJK_SUFFIX_LENGTHS = sorted({len(s) for s in CJK_GENERIC_SUFFIXES},
+    reverse=True)
 
 FREE_MAIL_DOMAINS = frozenset({
         'qq.com', 'vip.qq.com', 'foxmail.com', '163.com', '126.com',
@@ -166,16 +174,19 @@ def split_generic(tokens):
         changed = True
         while changed:
             changed = False
-            for prefix in CJK_GENERIC_PREFIXES:
-                if token.startswith(prefix) and len(token) > len(prefix):
-                    token = token[len(prefix):]
-                    generic.add(prefix.rstrip('市'))
+            # the longest prefix (suffix) leaving something of the token
+            for length in _CJK_PREFIX_LENGTHS:
+                if (len(token) > length
+                        and token[:length] in _CJK_PREFIX_SET):
+                    generic.add(token[:length].rstrip('市'))
+                    token = token[length:]
                     changed = True
                     break
-            for suffix in CJK_GENERIC_SUFFIXES:
-                if token.endswith(suffix) and len(token) > len(suffix):
-                    token = token[:-len(suffix)]
-                    generic.add(suffix)
+            for length in _CJK_SUFFIX_LENGTHS:
+                if (len(token) > length
+                        and token[-length:] in _CJK_SUFFIX_SET):
+                    generic.add(token[-length:])
+                    token = token[:-length]
                     changed = True
                     break
         core.append(token)
@@ -334,7 +345,8 @@ STRONG_SCORE = 92
 MAX_BLOCK = 30
 
 Probe = namedtuple(
-    'Probe', ['id', 'tokens', 'compact', 'core', 'generic', 'keys'])
+    'Probe', ['id', 'tokens', 'compact', 'core', 'generic', 'keys',
+        'sorted_compact'])
 Candidate = namedtuple('Candidate', ['party', 'score', 'reasons'])
 
 
@@ -344,12 +356,14 @@ def _name_parts(name):
     "candidates come back for many probes)"
     tokens = name_tokens(name) if name else []
     core, generic = split_generic(tokens)
-    return tuple(tokens), ''.join(tokens), ''.join(core), frozenset(generic)
+    return (tuple(tokens), ''.join(tokens), ''.join(core), frozenset(generic),
+        ''.join(sorted(tokens)))
 
 
 def make_probe(id_, name, keys=()):
-    tokens, compact, core, generic = _name_parts(name or '')
-    return Probe(id_, list(tokens), compact, core, generic, frozenset(keys))
+    tokens, compact, core, generic, sorted_compact = _name_parts(name or '')
+    return Probe(id_, list(tokens), compact, core, generic, frozenset(keys),
+        sorted_compact)
 
 
 def _distance_score(a, b):
@@ -376,8 +390,7 @@ def name_similarity(a, b):
         return 100
     full = _distance_score(a.compact, b.compact)
     if len(a.tokens) > 1 or len(b.tokens) > 1:
-        full = max(full, _distance_score(
-                ''.join(sorted(a.tokens)), ''.join(sorted(b.tokens))))
+        full = max(full, _distance_score(a.sorted_compact, b.sorted_compact))
     if a.core == b.core:
         if a.generic <= b.generic or b.generic <= a.generic:
             # Same brand, a city or trade word left out on one side
@@ -457,17 +470,66 @@ def block_pairs(probes, window=6, max_block=MAX_BLOCK):
                     yield pair
 
 
-def find_pairs(
-        probes, threshold=CANDIDATE_SCORE, window=6, max_block=MAX_BLOCK):
-    """Return [(index_a, index_b, score, reasons, name_score)] of the
-    pairs of probes scoring at least threshold"""
-    result = []
-    # Cut-off for the cheap name ratio of pairs that share no key: a pair
-    # with only a name to go on must reach the threshold by name.
-    for i, j in block_pairs(probes, window=window, max_block=max_block):
-        a, b = probes[i], probes[j]
+def max_name_distance(threshold):
+    """Return the largest edit distance between two names (whole or with
+    sorted words) with which a pair sharing no key can still score
+    threshold, or None when any pair can.
+
+    Without a shared key the score is the name similarity (x 0.999) and
+    _distance_score gives at most 96 for one edit, 88 for two, 69 for
+    three and less than the name floor for more; the same distinctive
+    name (92 or 80) is checked apart.  So this bound rejects only pairs
+    that score_pair would reject: it is a shortcut, not a heuristic.
+    """
+    if threshold <= 0:
+        return None
+    needed = max(NAME_FLOOR, (threshold - 0.5) / 0.999)
+    if needed > 96:
+        return 0
+    elif needed > 88:
+        return 1
+    elif needed > 69:
+        return 2
+    return 3
+
+
+def may_match(a, b, distance):
+    """Tell if two probes sharing no key may have a name similarity
+    giving a score within distance (see max_name_distance)"""
+    if a.core == b.core:
+        return True
+    if abs(len(a.compact) - len(b.compact)) > distance:
+        # the words sorted have the same length as the whole name
+        return False
+    if OSA.distance(a.compact, b.compact, score_cutoff=distance) <= distance:
+        return True
+    return ((len(a.tokens) > 1 or len(b.tokens) > 1)
+        and OSA.distance(a.sorted_compact, b.sorted_compact,
+            score_cutoff=distance) <= distance)
+
+
+def score_pairs(pairs, probe_of, threshold=CANDIDATE_SCORE):
+    """Yield (a, b, score, reasons, name_score) of the candidate pairs
+    (a, b) scoring at least threshold; probe_of returns the probe of a
+    member of a pair"""
+    distance = max_name_distance(threshold)
+    osa = OSA.distance
+    for i, j in pairs:
+        a, b = probe_of(i), probe_of(j)
         if not (a.keys & b.keys):
+            # A pair with only a name to go on must reach the threshold
+            # by name: cheap bounds first (may_match inlined: this loop
+            # runs for a million pairs), then the name ratio cut-off.
             if not a.compact or not b.compact:
+                continue
+            if (distance is not None and a.core != b.core
+                    and (abs(len(a.compact) - len(b.compact)) > distance
+                        or (osa(a.compact, b.compact,
+                                score_cutoff=distance) > distance
+                            and (not (len(a.tokens) > 1
+                                    or len(b.tokens) > 1)
+                                or osa(a.sorted_compact, b.sorted_compact,
+                                    score_cutoff=distance) > distance)))):
                 continue
             if (a.compact != b.compact
                     and fuzz.ratio(a.compact, b.compact,
@@ -477,8 +539,46 @@ def find_pairs(
                 continue
         score, reasons, name_score = score_pair(a, b)
         if score >= threshold:
-            result.append((i, j, score, reasons, name_score))
-    return result
+            yield i, j, score, reasons, name_score
+
+
+def _near_pairs(rows, probes, distance):
+    """Yield the pairs (a, b) of rows (may share a key, a, [b, ...])
+    worth scoring: all those that may share a key, and those that share
+    none only when may_match (computed with one rapidfuzz call per
+    account and its neighbours instead of one per pair)"""
+    for strong, a, others in rows:
+        if strong or distance is None:
+            for b in others:
+                yield a, b
+            continue
+        probe = probes[a]
+        candidates = list(map(probes.__getitem__, others))
+        keep = set()
+        for attribute, cutoff in [
+                ('core', 0), ('compact', distance),
+                ('sorted_compact', distance)]:
+            found = rf_process.extract(
+                getattr(probe, attribute),
+                [getattr(c, attribute) for c in candidates],
+                scorer=OSA.distance, score_cutoff=cutoff, limit=None)
+            if attribute == 'sorted_compact' and len(probe.tokens) <= 1:
+                keep.update(i for _, _, i in found
+                    if len(candidates[i].tokens) > 1)
+            else:
+                keep.update(i for _, _, i in found)
+        for i in sorted(keep):
+            yield a, others[i]
+
+
+def find_pairs(
+        probes, threshold=CANDIDATE_SCORE, window=6, max_block=MAX_BLOCK):
+    """Return [(index_a, index_b, score, reasons, name_score)] of the
+    pairs of probes scoring at least threshold (blocking in Python: the
+    finder blocks by SQL on PostgreSQL)"""
+    return list(score_pairs(
+            block_pairs(probes, window=window, max_block=max_block),
+            probes.__getitem__, threshold=threshold))
 
 
 # --------------------------------------------------------------------------
@@ -776,17 +876,43 @@ class Party(metaclass=PoolMeta):
         name, the pg_trgm index on PostgreSQL or a prefix/suffix block
         elsewhere; the candidates are then scored in Python.
         """
-        pool = Pool()
-        Key = pool.get('hitech.party.dedup.key')
-        key = Key.__table__()
-        party = cls.__table__()
-        transaction = Transaction()
-        cursor = transaction.connection.cursor()
-
         probes = [cls._dedup_probe(v) for v in values_or_records]
         if not probes:
             return []
         own_ids = {p.id for p in probes if p.id is not None}
+
+        if _has_trigram():
+            candidates, others = cls._dedup_candidates_trigram(probes)
+        else:
+            candidates, others = cls._dedup_candidates(probes)
+        if not any(ids - own_ids for ids in candidates):
+            return [[] for _ in probes]
+
+        result = []
+        for probe, ids in zip(probes, candidates):
+            found = []
+            for party_id in ids - own_ids:
+                if party_id not in others:
+                    continue
+                score, reasons, _ = score_pair(probe, others[party_id])
+                if score >= threshold:
+                    found.append((score, party_id, reasons))
+            found.sort(key=lambda x: (-x[0], x[1]))
+            result.append([
+                    Candidate(cls(party_id), score, reasons)
+                    for score, party_id, reasons in found[:limit]])
+        return result
+
+    @classmethod
+    def _dedup_candidates(cls, probes):
+        """Return the candidate ids of each probe and the probes of the
+        candidates, with one indexed query per key kind and a prefix or
+        suffix LIKE per name (without pg_trgm)"""
+        pool = Pool()
+        Key = pool.get('hitech.party.dedup.key')
+        key = Key.__table__()
+        party = cls.__table__()
+        cursor = Transaction().connection.cursor()
 
         # Exact keys: one indexed query per key; a key shared by more
         # than MAX_BLOCK accounts (a switchboard, a group's web domain)
@@ -813,44 +939,21 @@ class Party(metaclass=PoolMeta):
             for i in by_key[k]:
                 candidates[i].update(party_ids)
 
-        # Similar names
-        trigram = _has_trigram()
-        if trigram:
-            cursor.execute(
-                "SELECT set_config('pg_trgm.similarity_threshold', "
-                "'0.3', true)")
-            # one query for many probes: a lateral join runs the indexed
-            # search of each
-            cores = [(i, p.core) for i, p in enumerate(probes)
-                if len(p.core) >= 3]
-            for sub in grouped_slice(cores, 200):
-                sub = list(sub)
-                cursor.execute(
-                    'SELECT v.i, p.id FROM (VALUES '
-                    + ', '.join(['(%s::integer, %s::text)'] * len(sub))
-                    + ') AS v (i, core) CROSS JOIN LATERAL ('
-                    'SELECT t.id FROM "' + cls._table + '" AS t '
-                    'WHERE t.dedup_core %% v.core AND t.active '
-                    'ORDER BY similarity(t.dedup_core, v.core) DESC '
-                    'LIMIT 20) AS p',
-                    [x for pair in sub for x in pair])
-                for i, party_id in cursor:
-                    candidates[i].add(party_id)
-        else:
-            for i, probe in enumerate(probes):
-                if len(probe.core) < 3:
-                    continue
-                prefix, suffix = probe.core[:3], probe.core[-3:]
-                cursor.execute(*party.select(party.id,
-                        where=(party.dedup_core.like(prefix + '%')
-                            | party.dedup_core.like('%' + suffix))
-                        & (party.active == Literal(True)),
-                        limit=500))
-                candidates[i].update(r for r, in cursor)
+        # Similar names: a prefix or suffix block
+        for i, probe in enumerate(probes):
+            if len(probe.core) < 3:
+                continue
+            prefix, suffix = probe.core[:3], probe.core[-3:]
+            cursor.execute(*party.select(party.id,
+                    where=(party.dedup_core.like(prefix + '%')
+                        | party.dedup_core.like('%' + suffix))
+                    & (party.active == Literal(True)),
+                    limit=500))
+            candidates[i].update(r for r, in cursor)
 
-        all_ids = set().union(*candidates) - own_ids
+        all_ids = set().union(*candidates)
         if not all_ids:
-            return [[] for _ in probes]
+            return candidates, {}
         # Probes of the candidates from the stored keys and names
         others = {}
         names = {}
@@ -866,21 +969,90 @@ class Party(metaclass=PoolMeta):
                 keys[party_id].add((kind, value))
         for party_id, name in names.items():
             others[party_id] = make_probe(party_id, name, keys[party_id])
+        return candidates, others
 
-        result = []
-        for probe, ids in zip(probes, candidates):
-            found = []
-            for party_id in ids - own_ids:
-                if party_id not in others:
-                    continue
-                score, reasons, _ = score_pair(probe, others[party_id])
-                if score >= threshold:
-                    found.append((score, party_id, reasons))
-            found.sort(key=lambda x: (-x[0], x[1]))
-            result.append([
-                    Candidate(cls(party_id), score, reasons)
-                    for score, party_id, reasons in found[:limit]])
-        return result
+    @classmethod
+    def _dedup_candidates_trigram(cls, probes, batch=200):
+        """Return the candidate ids of each probe and the probes of the
+        candidates, with one PostgreSQL statement per batch of probes:
+
+        - exact keys through the (kind, value) index, at most
+          MAX_BLOCK + 1 accounts per key (a key shared by more than
+          MAX_BLOCK accounts tells nothing and is skipped);
+        - similar distinctive names through the trigram GIN index (the
+          %% operator, 20 most similar);
+        - the names and keys of the candidates, to score them.
+        """
+        pool = Pool()
+        Key = pool.get('hitech.party.dedup.key')
+        cursor = Transaction().connection.cursor()
+        candidates = [set() for _ in probes]
+        others = {}
+        keys = defaultdict(set)
+        names = {}
+        for start in range(0, len(probes), batch):
+            sub = list(enumerate(probes[start:start + batch], start))
+            key_rows = [(i, kind, value)
+                for i, probe in sub for kind, value in sorted(probe.keys)]
+            core_rows = [(i, probe.core) for i, probe in sub
+                if len(probe.core) >= 3]
+            if not key_rows and not core_rows:
+                continue
+            params = []
+            if key_rows:
+                probe_key = ('SELECT * FROM (VALUES %s) AS v (i, kind, value)'
+                    % ', '.join(['(%s::integer, %s, %s)'] * len(key_rows)))
+                params.extend(x for row in key_rows for x in row)
+            else:
+                probe_key = ('SELECT NULL::integer AS i, NULL AS kind, '
+                    'NULL AS value WHERE FALSE')
+            if core_rows:
+                # the threshold of %% is set by the rows of this CTE: a
+                # volatile function keeps it from being inlined, so it is
+                # computed before the trigram scans
+                probe_core = (
+                    'SELECT * FROM (VALUES %s) AS v (i, core) '
+                    "WHERE set_config('pg_trgm.similarity_threshold', "
+                    "'0.3', true) IS NOT NULL"
+                    % ', '.join(['(%s::integer, %s)'] * len(core_rows)))
+                params.extend(x for row in core_rows for x in row)
+            else:
+                probe_core = ('SELECT NULL::integer AS i, NULL AS core '
+                    'WHERE FALSE')
+            cursor.execute(
+                'WITH probe_key AS (' + probe_key + '), '
+                'probe_core AS (' + probe_core + '), '
+                'exact AS ('
+                'SELECT pk.i, m.party, COUNT(*) OVER ('
+                'PARTITION BY pk.i, pk.kind, pk.value) AS size '
+                'FROM probe_key AS pk CROSS JOIN LATERAL ('
+                'SELECT k.party FROM "' + Key._table + '" AS k '
+                'WHERE k.kind = pk.kind AND k.value = pk.value '
+                'LIMIT %s) AS m), '
+                'near AS ('
+                'SELECT pc.i, t.id AS party '
+                'FROM probe_core AS pc CROSS JOIN LATERAL ('
+                'SELECT t.id FROM "' + cls._table + '" AS t '
+                'WHERE t.dedup_core %% pc.core AND t.active '
+                'ORDER BY similarity(t.dedup_core, pc.core) DESC '
+                'LIMIT 20) AS t), '
+                'candidate AS ('
+                'SELECT i, party FROM exact WHERE size <= %s '
+                'UNION SELECT i, party FROM near) '
+                'SELECT c.i, c.party, p.name, k.kind, k.value '
+                'FROM candidate AS c '
+                'JOIN "' + cls._table + '" AS p ON p.id = c.party '
+                'LEFT JOIN "' + Key._table + '" AS k '
+                'ON k.party = c.party',
+                params + [MAX_BLOCK + 1, MAX_BLOCK])
+            for i, party_id, name, kind, value in cursor:
+                candidates[i].add(party_id)
+                names[party_id] = name
+                if kind is not None:
+                    keys[party_id].add((kind, value))
+        for party_id, name in names.items():
+            others[party_id] = make_probe(party_id, name, keys[party_id])
+        return candidates, others
 
     @classmethod
     def get_possible_duplicates(cls, parties, names):
@@ -1093,39 +1265,161 @@ class PartyDuplicate(Workflow, ModelSQL, ModelView):
                 where=(party.active == Literal(True))
                 & (party.name != Null),
                 order_by=[party.id.asc]))
-        rows = cursor.fetchall()
+        names = dict(cursor.fetchall())
         keys = defaultdict(set)
         cursor.execute(*key.select(key.party, key.kind, key.value,
                 where=key.kind != 'name'))
-        for party_id, kind, value in cursor:
+        for party_id, kind, value in cursor.fetchall():
             keys[party_id].add((kind, value))
-        probes = [make_probe(i, n, keys[i]) for i, n in rows]
-        del keys
 
-        existing = set()
-        cursor.execute(*table.select(table.party_a, table.party_b))
-        for a, b in cursor:
-            existing.add((min(a, b), max(a, b)))
+        if backend.name == 'postgresql':
+            # Blocking by SQL: pairs of accounts sharing a key and
+            # neighbours in the sorted names, without the pairs already
+            # recorded
+            pairs = cls._candidate_pairs(
+                window, max_name_distance(threshold))
+            probes = {
+                i: make_probe(i, n, keys.get(i, ())) for i, n in names.items()}
+            found = score_pairs(
+                _near_pairs(pairs, probes, max_name_distance(threshold)),
+                probes.__getitem__, threshold=threshold)
+        else:
+            probe_list = [make_probe(i, n, keys[i]) for i, n in names.items()]
+            existing = set()
+            cursor.execute(*table.select(table.party_a, table.party_b))
+            for a, b in cursor:
+                existing.add((min(a, b), max(a, b)))
+            found = (
+                (probe_list[i].id, probe_list[j].id, *result)
+                for i, j, *result in find_pairs(
+                    probe_list, threshold=threshold, window=window)
+                if (min(probe_list[i].id, probe_list[j].id),
+                    max(probe_list[i].id, probe_list[j].id))
+                not in existing)
 
-        to_create = []
-        for i, j, score, reasons, name_score in find_pairs(
-                probes, threshold=threshold, window=window):
-            a, b = sorted([probes[i].id, probes[j].id])
-            if (a, b) in existing:
-                continue
-            existing.add((a, b))
-            to_create.append({
-                    'party_a': a,
-                    'party_b': b,
-                    'score': score,
-                    'name_similarity': name_score,
-                    'reasons': reasons,
-                    })
-        # creates of 100: the ORM checks each record's browse list, so a
-        # create costs the square of its size
-        for sub in grouped_slice(to_create, 100):
-            cls.create(list(sub))
-        return len(to_create)
+        rows = []
+        user = transaction.user
+        now = datetime.datetime.now()
+        for a, b, score, reasons, name_score in found:
+            a, b = sorted([a, b])
+            rows.append([a, b, score, name_score,
+                    cls.reasons.sql_format(reasons), 'open', user, now])
+        # multi-row inserts: the pairs need none of the ORM checks (both
+        # accounts exist, the values are computed here)
+        columns = [table.party_a, table.party_b, table.score,
+            table.name_similarity, table.reasons, table.state,
+            table.create_uid, table.create_date]
+        for sub_rows in grouped_slice(rows, BATCH):
+            cursor.execute(*table.insert(columns, list(sub_rows)))
+        return len(rows)
+
+    @classmethod
+    def _candidate_pairs(cls, window, distance, max_block=MAX_BLOCK):
+        """Return the candidate pairs of active accounts not recorded yet
+        as rows (may share a key, a, [b, ...]) with a < b, from one
+        PostgreSQL statement (same blocking as block_pairs):
+
+        - accounts sharing an exact key (blocks of 2 to max_block);
+        - neighbours within window in the normalised and distinctive
+          names sorted, forwards and reversed (window functions), kept
+          only when their lengths differ by at most distance (see
+          max_name_distance), their distinctive names are equal or one of
+          them has a key too common to block on (it may still count).
+        """
+        pool = Pool()
+        Party = pool.get('party.party')
+        Key = pool.get('hitech.party.dedup.key')
+        cursor = Transaction().connection.cursor()
+        windows = ['w%d' % i for i in range(4)]
+        leads = ', '.join(
+            'lead(v, %d) OVER %s' % (k, w)
+            for w in windows for k in range(1, window + 1))
+        if distance is None:
+            length = 'TRUE'
+        else:
+            length = (
+                'abs(((v >> 17) & 255) - ((o >> 17) & 255)) <= %d'
+                % int(distance))
+        # Each account is packed in one bigint for the window functions:
+        # id << 25 | min(length of the name, 255) << 17 | has a too common
+        # key << 16 | 16 bits of the hash of the distinctive name.  A hash
+        # collision or the length cap only lets more pairs through, to be
+        # scored in Python.
+        query = (
+            'WITH kc AS MATERIALIZED ('
+            'SELECT k.party, k.kind, k.value, '
+            'COUNT(*) OVER (PARTITION BY k.kind, k.value) AS size '
+            'FROM "%(key)s" AS k JOIN "%(party)s" AS p ON p.id = k.party '
+            'WHERE p.active AND p.name IS NOT NULL), '
+            'big AS ('
+            'SELECT DISTINCT party FROM kc '
+            "WHERE size > %(max_block)d AND kind <> 'name'), "
+            'named AS ('
+            'SELECT (p.id::bigint << 25) '
+            '| (LEAST(length(p.dedup_name), 255)::bigint << 17) '
+            '| (CASE WHEN big.party IS NULL THEN 0 ELSE 65536 END) '
+            '| (hashtext(p.dedup_core) & 65535) AS v, '
+            'p.id, p.dedup_name AS n, p.dedup_core AS c '
+            'FROM "%(party)s" AS p '
+            'LEFT JOIN big ON big.party = p.id '
+            'WHERE p.active AND p.name IS NOT NULL '
+            "AND p.dedup_name <> ''), "
+            'neighbour AS ('
+            'SELECT v, unnest(ARRAY[%(leads)s]) AS o FROM named '
+            'WINDOW w0 AS (ORDER BY n COLLATE "C", id), '
+            'w1 AS (ORDER BY reverse(n) COLLATE "C", id), '
+            'w2 AS (ORDER BY c COLLATE "C", id), '
+            'w3 AS (ORDER BY reverse(c) COLLATE "C", id)), '
+            'near AS ('
+            'SELECT DISTINCT LEAST(v >> 25, o >> 25) AS a, '
+            'GREATEST(v >> 25, o >> 25) AS b, '
+            '((v | o) & 65536) <> 0 AS big '
+            'FROM neighbour WHERE o IS NOT NULL '
+            'AND (%(length)s OR (v & 65535) = (o & 65535) '
+            'OR ((v | o) & 65536) <> 0)), '
+            'keyed AS ('
+            'SELECT x.party AS a, y.party AS b FROM kc AS x '
+            'JOIN kc AS y ON y.kind = x.kind '
+            'AND y.value = x.value AND y.party > x.party '
+            'WHERE x.size BETWEEN 2 AND %(max_block)d), '
+            'recorded AS ('
+            'SELECT LEAST(party_a, party_b) AS a, '
+            'GREATEST(party_a, party_b) AS b FROM "%(duplicate)s"), '
+            # pairs that may share a key
+            'strong AS ('
+            'SELECT a, b FROM keyed UNION SELECT a, b FROM near WHERE big '
+            'EXCEPT SELECT a, b FROM recorded), '
+            # pairs that share no key (but maybe the name)
+            'weak AS ('
+            'SELECT a, b FROM near WHERE NOT big '
+            'EXCEPT SELECT a, b FROM keyed '
+            'EXCEPT SELECT a, b FROM recorded) '
+            'SELECT TRUE, a, array_agg(b) FROM strong GROUP BY a '
+            'UNION ALL '
+            'SELECT FALSE, a, array_agg(b) FROM weak GROUP BY a') % {
+            'party': Party._table,
+            'key': Key._table,
+            'duplicate': cls._table,
+            'max_block': max_block,
+            'leads': leads,
+            'length': length,
+            }
+        # JIT compiling the hundred window expressions costs more than the
+        # query; the sorts need more than the default work_mem
+        settings = {'jit': 'off', 'work_mem': '64MB'}
+        cursor.execute('SELECT %s' % ', '.join(
+                ["current_setting('%s')" % n for n in settings]))
+        previous = dict(zip(settings, cursor.fetchone()))
+        cursor.execute('SELECT %s' % ', '.join(
+                ["set_config('%s', %%s, true)" % n for n in settings]),
+            list(settings.values()))
+        try:
+            cursor.execute(query)
+            return cursor.fetchall()
+        finally:
+            cursor.execute('SELECT %s' % ', '.join(
+                    ["set_config('%s', %%s, true)" % n for n in previous]),
+                list(previous.values()))
 
     @classmethod
     def cron_find(cls):
