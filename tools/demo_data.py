@@ -275,6 +275,7 @@ class DemoBuilder:
             __import__('demo_pipeline').build(self)
             __import__('demo_quota').build(self)
             __import__('demo_kb').build(self)
+            __import__('demo_service').build(self)
         # the demo company is configured: do not greet the administrator
         # with the module configuration wizard
         Item = self.get('ir.module.config_wizard.item')
