@@ -257,7 +257,7 @@ def insert_articles(articles):
         table.search_index, table.search_title, table.create_uid,
         table.create_date]
     Posting = pool.get('hitech.kb.article-hitech.kb.word')
-    ids, words = [], set()
+    ids, words, postings = [], set(), []
     for start in range(0, len(articles), 1000):
         chunk = articles[start:start + 1000]
         rows = [[
@@ -272,10 +272,11 @@ def insert_articles(articles):
         cursor.execute(*table.insert(columns, rows, returning=[table.id]))
         chunk_ids = [r for r, in cursor]
         ids.extend(chunk_ids)
-        Posting.update_articles(
+        postings.extend(
             (i, row[11], row[12]) for i, row in zip(chunk_ids, rows))
         for row in rows:
             words.update(row[11].split())
+    Posting.update_articles(postings)
     print("vocabulary: %d words" % len(words))
     return ids
 
@@ -315,6 +316,10 @@ def main():
         cursor.execute('DELETE FROM "hitech_kb_article-hitech_kb_word"')
         cursor.execute('DELETE FROM hitech_kb_article')
         cursor.execute('DELETE FROM hitech_kb_word')
+        transaction.commit()
+        subprocess.run(['psql', '-q', '-d', args.db, '-c',
+                'VACUUM hitech_kb_article, hitech_kb_word, '
+                '"hitech_kb_article-hitech_kb_word"'], check=True)
         start = time.perf_counter()
         ids = insert_articles(articles)
         transaction.commit()
