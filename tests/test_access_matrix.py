@@ -216,6 +216,9 @@ POLICY = {
     # agents and reps read them with their tickets, admins may delete
     'hitech.ticket.survey': rule(
         read=SALES | {'service_agent'}, delete=ADMIN),
+    # the word postings of the knowledge base search: internal, written
+    # by the system when articles change
+    'hitech.kb.article-hitech.kb.word': rule(),
     }
 # service agents read the service teams of their tickets (hitech_service)
 POLICY['hitech.sales.team']['read'] |= {'service_agent'}

@@ -29,9 +29,10 @@ try:
 except ImportError:
     fuzz = process = None
 
-from sql import Literal
-from sql.aggregate import Count
+from sql import Cast, Literal, Select, Union
+from sql.aggregate import Count, Max, Sum
 from sql.conditionals import Case
+from sql.functions import Function
 from sql.operators import BinaryOperator
 
 from trytond import backend
@@ -72,6 +73,9 @@ WORDS_PER_TOKEN = 8
 # Candidates fetched per result before ranking in Python
 CANDIDATE_FACTOR = 5
 MIN_CANDIDATES = 50
+# The articles matching best are filtered on their state and visibility
+# among this many times the candidates first
+BEST_FACTOR = 4
 # On other backends, at most this many candidates are scored
 FALLBACK_CANDIDATES = 2000
 
@@ -378,7 +382,6 @@ class Article(Workflow, ModelSQL, ModelView):
         super().__setup__()
         t = cls.__table__()
         cls._sql_indexes.update({
-                Index(t, (t.search_index, Index.Similarity())),
                 Index(t, (t.state, Index.Equality()),
                     (t.visibility, Index.Equality())),
                 })
@@ -516,6 +519,8 @@ class Article(Workflow, ModelSQL, ModelView):
         if not tokens:
             return [('id', '=', -1)]
         if _has_trigram():
+            Word = Pool().get('hitech.kb.word')
+            Word.set_threshold()
             return [('id', 'in', cls._word_query(tokens))]
         return [('id', 'in', [i for i, _ in cls._fuzzy_ids(
                         tokens, None, None)])]
@@ -588,11 +593,13 @@ class Article(Workflow, ModelSQL, ModelView):
     @classmethod
     def on_modification(cls, mode, articles, field_names=None):
         pool = Pool()
-        Word = pool.get('hitech.kb.word')
         super().on_modification(mode, articles, field_names=field_names)
-        if mode == 'write' and 'search_index' in field_names:
-            Word.add({w for a in articles
-                    for w in (a.search_index or '').split()})
+        if mode == 'write' and field_names & {
+                'search_index', 'search_title'}:
+            Posting = pool.get('hitech.kb.article-hitech.kb.word')
+            Posting.update_articles([
+                    (a.id, a.search_index, a.search_title)
+                    for a in articles])
 
     @classmethod
     def copy(cls, articles, default=None):
@@ -663,35 +670,42 @@ class Article(Workflow, ModelSQL, ModelView):
         return where
 
     @classmethod
-    def _word_query(cls, tokens, where=None, limit=None, columns=None):
+    def _word_query(cls, tokens, where=None, limit=None, columns=None,
+            best=None):
         """A query on the articles containing the vocabulary words the
-        tokens stand for, those matching most tokens (in the title
-        first) first"""
+        tokens stand for (PostgreSQL with pg_trgm), those matching most
+        tokens (in the title first) first.
+
+        It is one statement for all the tokens: the words come from the
+        vocabulary (GIN trigram index), the articles from the postings
+        (B-tree index on the word), so no article text is scanned."""
         pool = Pool()
         Word = pool.get('hitech.kb.word')
+        Posting = pool.get('hitech.kb.article-hitech.kb.word')
         table = cls.__table__()
-        condition = Literal(False)
-        rank = Literal(0)
-        for token in tokens:
-            words = Word.similar(token)
-            if not words:
-                continue
-            body = title = None
-            for word in words:
-                # words hold letters and digits only: no wildcard
-                pattern = '%% %s %%' % word
-                match = table.search_index.like(pattern)
-                body = match if body is None else body | match
-                match = table.search_title.like(pattern)
-                title = match if title is None else title | match
-            condition |= body
-            rank += Case((body, 2), else_=0) + Case((title, 1), else_=0)
-        if where is not None:
-            condition &= where(table)
+        posting = Posting.__table__()
+        words = Word.similar_query(tokens)
+        join = posting.join(words, condition=posting.word == words.id)
         if columns is None:
-            return table.select(table.id, where=condition)
-        return table.select(*columns(table), where=condition,
-            order_by=[rank.desc, table.id.desc], limit=limit)
+            return join.select(posting.article)
+        # per token: 2 when the article holds one of its words, 3 when
+        # the title does
+        hits = join.select(
+            posting.article, words.position,
+            Max(Case((posting.title, 3), else_=2)).as_('rank'),
+            group_by=[posting.article, words.position])
+        # best: only the best articles of all are joined to the articles
+        # (the caller checks that enough of them pass the condition)
+        ranked = hits.select(
+            hits.article, Sum(hits.rank).as_('rank'),
+            group_by=[hits.article],
+            order_by=[Sum(hits.rank).desc, hits.article.desc]
+            if best else None, limit=best)
+        condition = where(table) if where is not None else Literal(True)
+        join = ranked.join(table, condition=table.id == ranked.article)
+        return join.select(*columns(table), where=condition,
+            order_by=[ranked.rank.desc, ranked.article.desc],
+            limit=limit)
 
     @classmethod
     def _fuzzy_ids(cls, tokens, where, limit):
@@ -703,8 +717,19 @@ class Article(Workflow, ModelSQL, ModelView):
             return [t.id, t.search_index, t.title]
         if _has_trigram():
             size = max(MIN_CANDIDATES, (limit or 0) * CANDIDATE_FACTOR)
-            query = cls._word_query(
-                tokens, where=where, limit=size, columns=columns)
+            Word = Pool().get('hitech.kb.word')
+            Word.set_threshold()
+            # Joining every matching article to filter on its state costs
+            # a row read each (thousands for frequent words): the best
+            # ones are taken first; if too few of them are searchable the
+            # query is run on all of them.  Both give the same result.
+            for best in [size * BEST_FACTOR, None]:
+                cursor.execute(*cls._word_query(tokens, where=where,
+                        limit=size, columns=columns, best=best))
+                candidates = cursor.fetchall()
+                if len(candidates) >= size:
+                    break
+            return rank(tokens, candidates, limit)
         else:
             condition = None
             for token in tokens:
@@ -801,22 +826,52 @@ class Word(ModelSQL):
 
     @classmethod
     def add(cls, words):
-        "Add the words missing from the vocabulary"
-        words = sorted(w for w in words if w and not _is_cjk(w[0]))
+        """Add the words missing from the vocabulary and return {word: id}
+        of all the words (Chinese bigrams included: the postings refer to
+        them)"""
+        words = sorted({w for w in words if w})
         if not words:
-            return
+            return {}
         table = cls.__table__()
         transaction = Transaction()
         cursor = transaction.connection.cursor()
         now = datetime.datetime.now()
         user = transaction.user
+        ids = {}
         for sub_words in grouped_slice(words, 500):
+            sub_words = list(sub_words)
             query = table.insert(
                 [table.word, table.create_uid, table.create_date],
                 [[w, user, now] for w in sub_words])
             sql, params = tuple(query)
             # both PostgreSQL and SQLite 3.24+ skip the known words
             cursor.execute(sql + ' ON CONFLICT DO NOTHING', params)
+            cursor.execute(*table.select(table.word, table.id,
+                    where=table.word.in_(sub_words)))
+            ids.update(cursor)
+        return ids
+
+    @classmethod
+    def set_threshold(cls):
+        "Set the threshold of the pg_trgm % operator for the transaction"
+        cursor = Transaction().connection.cursor()
+        cursor.execute(
+            "SELECT set_config('pg_trgm.similarity_threshold', %s, true)",
+            (str(TRIGRAM_THRESHOLD),))
+
+    @classmethod
+    def _similar_select(cls, table, token, limit):
+        "The query of the words a (not Chinese) token stands for"
+        database = Transaction().database
+        prefix = table.word.like(token + '%')
+        similarity = database.similarity(table.word, token)
+        return table.select(table.id, table.word,
+            where=TrigramSimilar(table.word, token) | prefix,
+            order_by=[
+                Case((table.word == token, 0), else_=1),
+                Case((prefix, 0), else_=1),
+                similarity.desc, table.word],
+            limit=limit)
 
     @classmethod
     def similar(cls, token, limit=WORDS_PER_TOKEN):
@@ -824,28 +879,137 @@ class Word(ModelSQL):
         the token itself, the words it begins, the similar words"""
         if _is_cjk(token[0]) or not _has_trigram():
             return [token]
-        table = cls.__table__()
-        database = Transaction().database
+        cls.set_threshold()
         cursor = Transaction().connection.cursor()
-        cursor.execute(
-            "SELECT set_config('pg_trgm.similarity_threshold', %s, true)",
-            (str(TRIGRAM_THRESHOLD),))
-        prefix = table.word.like(token + '%')
-        similarity = database.similarity(table.word, token)
-        cursor.execute(*table.select(table.word,
-                where=TrigramSimilar(table.word, token) | prefix,
-                order_by=[
-                    Case((table.word == token, 0), else_=1),
-                    Case((prefix, 0), else_=1),
-                    similarity.desc, table.word],
-                limit=limit))
-        return [w for w, in cursor]
+        cursor.execute(*cls._similar_select(cls.__table__(), token, limit))
+        return [w for _, w in cursor]
+
+    @classmethod
+    def similar_query(cls, tokens, limit=WORDS_PER_TOKEN):
+        """Return a query of (position, id) of the words each token
+        stands for (as similar() does; a Chinese bigram stands for
+        itself), for all the tokens at once.  The pg_trgm threshold must
+        be set (set_threshold) in the transaction."""
+        queries = []
+        for position, token in enumerate(tokens):
+            table = cls.__table__()
+            if _is_cjk(token[0]):
+                words = table.select(table.id, where=table.word == token)
+            else:
+                words = cls._similar_select(table, token, limit)
+            queries.append(words.select(
+                    Literal(position).as_('position'), words.id))
+        query = queries[0]
+        for other in queries[1:]:
+            query = Union(query, other, all_=True)
+        return query
+
+
+class Unnest(Function):
+    "The elements of an array as rows"
+    __slots__ = ()
+    _function = 'UNNEST'
 
 
 class TrigramSimilar(BinaryOperator):
     "pg_trgm similarity operator: uses the GIN trigram index"
     __slots__ = ()
     _operator = '%%'
+
+
+class ArticleWord(ModelSQL):
+    """Knowledge Article - Search Word
+
+    The postings of the search: which words of the vocabulary each
+    article holds in its search index (and in its title).  They are
+    written by the system when the search index of an article changes."""
+    __name__ = 'hitech.kb.article-hitech.kb.word'
+    __string__ = "Knowledge Article - Search Word"
+
+    article = fields.Many2One(
+        'hitech.kb.article', "Article", required=True, ondelete='CASCADE')
+    word = fields.Many2One(
+        'hitech.kb.word', "Word", required=True, ondelete='CASCADE')
+    title = fields.Boolean("In Title",
+        help="The word is in the title of the article.")
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_indexes.update({
+                # the search: the articles of a word with the title flag
+                # from the index only
+                Index(t, (t.word, Index.Equality()),
+                    (t.article, Index.Equality()),
+                    (t.title, Index.Equality())),
+                # the update of the postings of an article
+                Index(t, (t.article, Index.Equality())),
+                })
+
+    @classmethod
+    def __register__(cls, module):
+        pool = Pool()
+        Article = pool.get('hitech.kb.article')
+        exists = backend.TableHandler.table_exist(cls._table)
+        super().__register__(module)
+        if not exists:
+            # the postings of the articles written before they existed
+            article = Article.__table__()
+            cursor = Transaction().connection.cursor()
+            cursor.execute(*article.select(
+                    article.id, article.search_index, article.search_title))
+            cls.update_articles(cursor.fetchall())
+
+    @classmethod
+    def update_articles(cls, rows):
+        """Replace the postings of the articles from rows of (id, search
+        index, search title)"""
+        pool = Pool()
+        Word = pool.get('hitech.kb.word')
+        table = cls.__table__()
+        transaction = Transaction()
+        cursor = transaction.connection.cursor()
+        rows = list(rows)
+        if not rows:
+            return
+        ids = Word.add({w for _, index, _ in rows
+                for w in (index or '').split()})
+        for sub_ids in grouped_slice([r[0] for r in rows]):
+            cursor.execute(*table.delete(
+                    where=reduce_ids(table.article, sub_ids)))
+        now = datetime.datetime.now()
+        user = transaction.user
+        values = []
+        for id_, index, title in rows:
+            title = set((title or '').split())
+            # the words of an index are distinct
+            values.extend((id_, ids[w], w in title)
+                for w in (index or '').split())
+        if not values:
+            return
+        if backend.name == 'postgresql':
+            # three arrays instead of a parameter per value: an article
+            # has some 50 words and a bulk load millions of postings
+            for sub_values in grouped_slice(values, 50000):
+                articles, words, titles = zip(*sub_values)
+                cursor.execute(*table.insert(
+                        [table.article, table.word, table.title,
+                            table.create_uid, table.create_date],
+                        Select([
+                                Unnest(Cast(Literal(list(articles)),
+                                        'INTEGER[]')),
+                                Unnest(Cast(Literal(list(words)),
+                                        'INTEGER[]')),
+                                Unnest(Cast(Literal(list(titles)),
+                                        'BOOLEAN[]')),
+                                Literal(user), Literal(now)])))
+        else:
+            columns = [table.article, table.word, table.title,
+                table.create_uid, table.create_date]
+            for sub_values in grouped_slice(values, 1000):
+                cursor.execute(*table.insert(
+                        columns, [v + (user, now) for v in sub_values]))
 
 
 class ArticleProductCategory(ModelSQL):

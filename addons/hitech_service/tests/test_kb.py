@@ -251,6 +251,45 @@ class KBTestCase(_DBTestCase):
             [a['printer']])
 
     @with_transaction()
+    def test_postings(self):
+        "The word postings follow the search index of the articles"
+        pool = Pool()
+        Article = pool.get('hitech.kb.article')
+        Posting = pool.get('hitech.kb.article-hitech.kb.word')
+        self._setup()
+
+        def postings(article):
+            return {(p.word.word, p.title) for p in Posting.search(
+                    [('article', '=', article.id)])}
+        article = self._article(
+            "Printer offline", problem="The spooler stops.",
+            keywords="打印机", state='draft')
+        self.assertEqual(postings(article), {
+                ('printer', True), ('offline', True), ('the', False),
+                ('spooler', False), ('stops', False), ('打印', False),
+                ('印机', False)})
+        Article.write([article], {
+                'title': "Scanner offline", 'keywords': None})
+        self.assertEqual(postings(article), {
+                ('scanner', True), ('offline', True), ('the', False),
+                ('spooler', False), ('stops', False)})
+        # a change outside the search index keeps them
+        Article.write([article], {'resolution': "Restart it."})
+        self.assertEqual(len(postings(article)), 5)
+        copy, = Article.copy([article])
+        self.assertEqual(postings(copy), postings(article))
+        Article.delete([article])
+        self.assertEqual(
+            Posting.search([('article', '=', article.id)]), [])
+        self.assertEqual(len(postings(copy)), 5)
+        # the search finds the new words only
+        Article.submit([copy])
+        Article.publish([copy])
+        self.assertEqual(
+            [a for a, _ in Article.search_text("scaner")], [copy])
+        self.assertEqual(Article.search_text("printer"), [])
+
+    @with_transaction()
     def test_search_box(self):
         "The search box of the client searches with typos"
         Article = Pool().get('hitech.kb.article')
