@@ -927,7 +927,8 @@ class Party(metaclass=PoolMeta):
             by_kind[kind].append(value)
         found = defaultdict(list)
         for kind, values in sorted(by_kind.items()):
-            for sub_values in grouped_slice(sorted(values)):
+            for sub_values in grouped_slice(
+                    sorted(values), backend.MAX_QUERY_PARAMS):
                 cursor.execute(*key.select(key.value, key.party,
                         where=(key.kind == kind)
                         & key.value.in_(list(sub_values))))

@@ -288,7 +288,8 @@ class Category(
         article = Article.__table__()
         cursor = Transaction().connection.cursor()
         result = {c.id: 0 for c in categories}
-        for sub_ids in grouped_slice([c.id for c in categories]):
+        for sub_ids in grouped_slice(
+                [c.id for c in categories], backend.MAX_QUERY_PARAMS):
             cursor.execute(*article.select(
                     article.category, Count(article.id),
                     where=reduce_ids(article.category, sub_ids),
@@ -537,7 +538,7 @@ class Article(Workflow, ModelSQL, ModelView):
         link = Link.__table__()
         cursor = Transaction().connection.cursor()
         result = {i: 0 for i in ids}
-        for sub_ids in grouped_slice(ids):
+        for sub_ids in grouped_slice(ids, backend.MAX_QUERY_PARAMS):
             cursor.execute(*link.select(
                     link.article, Count(link.id),
                     where=reduce_ids(link.article, sub_ids),
@@ -975,7 +976,8 @@ class ArticleWord(ModelSQL):
             return
         ids = Word.add({w for _, index, _ in rows
                 for w in (index or '').split()})
-        for sub_ids in grouped_slice([r[0] for r in rows]):
+        for sub_ids in grouped_slice(
+                [r[0] for r in rows], backend.MAX_QUERY_PARAMS):
             cursor.execute(*table.delete(
                     where=reduce_ids(table.article, sub_ids)))
         now = datetime.datetime.now()
