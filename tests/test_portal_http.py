@@ -15,6 +15,7 @@ ids or party, mass assignment of fields.  Then sessions (CSRF, logout,
 expiry, login throttling), uploads (size, sniffed type), escaping in the
 HTML pages, knowledge search and surveys.
 """
+import http.client
 import json
 import os
 import re
@@ -102,11 +103,22 @@ SETUP_SCRIPT = textwrap.dedent('''
                 # closing sends the satisfaction survey
                 Ticket.write([tickets[2]], {'state': 'closed'})
                 survey, = Survey.search([('ticket', '=', tickets[2].id)])
+                # a closed ticket whose survey the HTML page answers
+                page_closed, = Ticket.create([{
+                            'company': company.id,
+                            'subject': '%s closed for the page' % (
+                                account_name),
+                            'account': account.id,
+                            'contact': contact.id,
+                            'channel': 'email',
+                            }])
+                Ticket.write([page_closed], {'state': 'closed'})
                 out[key] = {
                     'account': account.id,
                     'contact': contact.id,
                     'tickets': [t.id for t in tickets],
                     'closed': tickets[2].id,
+                    'page_closed': page_closed.id,
                     'attachment': attachments[0].id,
                     'internal_attachment': attachments[1].id,
                     'reply_attachment': attachments[2].id,
@@ -195,12 +207,85 @@ class Client:
                 })
 
 
+class Browser:
+    "A browser on the HTML pages: its cookie, forms, no redirect followed"
+
+    def __init__(self, test):
+        self.test = test
+        self.cookie = None
+
+    def request(self, method, path, form=None, files=None, headers=None):
+        headers = dict(headers or {})
+        if self.cookie:
+            headers['Cookie'] = 'hitech_portal=%s' % self.cookie
+        data = None
+        if files is not None:
+            boundary = uuid.uuid4().hex
+            parts = []
+            for name, value in (form or {}).items():
+                parts.append((
+                        '--%s\r\nContent-Disposition: form-data; '
+                        'name="%s"\r\n\r\n%s\r\n' % (
+                            boundary, name, value)).encode())
+            for name, (filename, content) in files.items():
+                parts.append((
+                        '--%s\r\nContent-Disposition: form-data; '
+                        'name="%s"; filename="%s"\r\n'
+                        'Content-Type: text/plain\r\n\r\n' % (
+                            boundary, name, filename)).encode()
+                    + content + b'\r\n')
+            data = b''.join(parts) + ('--%s--\r\n' % boundary).encode()
+            headers['Content-Type'] = (
+                'multipart/form-data; boundary=%s' % boundary)
+        elif form is not None:
+            data = urllib.parse.urlencode(form).encode()
+            headers['Content-Type'] = 'application/x-www-form-urlencoded'
+        status, body, headers = self.test.raw(method, path, data, headers)
+        self.test.assertNotIn(b'Traceback', body)
+        if status != 303:
+            self.test.assertTrue(
+                headers['Content-Type'].startswith('text/html'), path)
+            self.test.assertIn("default-src 'none'",
+                headers['Content-Security-Policy'])
+        return status, body.decode('utf-8'), headers
+
+    def login(self, key):
+        email = {'a': 'alice@example.com', 'b': 'bob@example.com'}[key]
+        status, _, headers = self.request('POST', 'login.html', {
+                'email': email, 'password': 'portal-%s-password' % key})
+        self.test.assertEqual(status, 303)
+        self.cookie = re.search(
+            r'hitech_portal=([^;]+)', headers['Set-Cookie']).group(1)
+        return headers
+
+    def csrf(self, page='tickets.html'):
+        "The CSRF token of the forms of page"
+        status, body, _ = self.request('GET', page)
+        self.test.assertEqual(status, 200)
+        return re.search(r'name="csrf_token" value="([0-9a-f]+)"',
+            body).group(1)
+
+    def location(self, headers):
+        prefix = '/%s/hitech/portal/' % self.test.db_name
+        self.test.assertTrue(headers['Location'].startswith(prefix),
+            headers['Location'])
+        return headers['Location'][len(prefix):]
+
+
+def _db_prefix():
+    "DB_NAME when it names a database (PostgreSQL runs), else the default"
+    name = os.environ.get('DB_NAME', '')
+    if re.fullmatch(r'[a-z_][a-z0-9_]{0,40}', name):
+        return name
+    return 'service_portal_http'
+
+
 class PortalHTTPTestCase(unittest.TestCase):
     "Customer portal isolation, sessions and uploads over HTTP"
 
     @classmethod
     def setUpClass(cls):
-        cls.server = TrytondServer('service_portal_http', timeout=TIMEOUT,
+        cls.server = TrytondServer(_db_prefix(), timeout=TIMEOUT,
             config="""\
                 [session]
                 authentications = password
@@ -224,6 +309,20 @@ class PortalHTTPTestCase(unittest.TestCase):
     def http(cls, method, path, data=None, headers=None):
         return cls.server.request(method,
             '/%s/hitech/portal/%s' % (cls.db_name, path), data, headers)
+
+    @classmethod
+    def raw(cls, method, path, data=None, headers=None):
+        "(status, body, headers) of a request, redirects not followed"
+        connection = http.client.HTTPConnection(
+            '127.0.0.1', cls.server.port, timeout=TIMEOUT)
+        try:
+            connection.request(method,
+                '/%s/hitech/portal/%s' % (cls.db_name, path), body=data,
+                headers=headers or {})
+            response = connection.getresponse()
+            return response.status, response.read(), response.headers
+        finally:
+            connection.close()
 
     def login(self, key, mode='cookie'):
         email = {'a': 'alice@example.com', 'b': 'bob@example.com'}[key]
@@ -660,6 +759,206 @@ class PortalHTTPTestCase(unittest.TestCase):
             self.assertTrue(headers['Content-Type'].startswith('text/html'))
         status, body, _ = self.http('GET', 'survey')
         self.assertEqual(status, 400)
+
+    # HTML pages (browser) ---------------------------------------------------
+
+    def test_html_login_page(self):
+        "The login form, and every page redirects there without a session"
+        browser = Browser(self)
+        status, body, _ = browser.request('GET', 'login.html')
+        self.assertEqual(status, 200)
+        self.assertIn('name="email"', body)
+        self.assertIn('type="password"', body)
+        for path in ['tickets.html', 'kb.html?q=printer',
+                'tickets/%s.html' % self.a['tickets'][0]]:
+            status, _, headers = browser.request('GET', path)
+            self.assertEqual(status, 303, path)
+            self.assertEqual(browser.location(headers), 'login.html')
+
+    def test_html_login_failed(self):
+        "Wrong credentials re-render the form; another site is refused"
+        browser = Browser(self)
+        status, body, headers = browser.request('POST', 'login.html', {
+                'email': 'nobody-html%s@example.com' % os.getpid(),
+                'password': 'wrong'})
+        self.assertEqual(status, 401)
+        self.assertIn('Wrong email or password.', body)
+        self.assertIn('name="password"', body)
+        self.assertNotIn('Set-Cookie', headers)
+        form = urllib.parse.urlencode({'email': 'alice@example.com',
+                'password': 'portal-a-password'}).encode()
+        # trytond aborts a foreign Origin before any route runs (its
+        # answer is not a clean page), the route refuses a foreign Referer
+        for header, expected in [
+                ({'Origin': 'http://evil.example'}, {403, 500}),
+                ({'Referer': 'http://evil.example/login.html'}, {403})]:
+            header['Content-Type'] = 'application/x-www-form-urlencoded'
+            status, body, headers = self.raw(
+                'POST', 'login.html', form, header)
+            self.assertIn(status, expected, header)
+            self.assertNotIn('Set-Cookie', headers)
+
+    def test_html_login(self):
+        "The login sets the session cookie and shows only A's tickets"
+        browser = Browser(self)
+        headers = browser.login('a')
+        self.assertEqual(browser.location(headers), 'tickets.html')
+        cookie = headers['Set-Cookie']
+        self.assertIn('HttpOnly', cookie)
+        self.assertIn('SameSite=Strict', cookie)
+        self.assertIn('Path=/%s/hitech/portal' % self.db_name, cookie)
+        status, body, _ = browser.request('GET', 'tickets.html')
+        self.assertEqual(status, 200)
+        for ticket in self.a['tickets']:
+            self.assertIn('tickets/%s.html"' % ticket, body)
+        for ticket in self.b['tickets']:
+            self.assertNotIn('tickets/%s.html"' % ticket, body)
+        self.assertNotIn('Bolt', body)
+        for field in ['subject', 'description', 'priority', 'q',
+                'csrf_token']:
+            self.assertIn('name="%s"' % field, body)
+
+    def test_html_create(self):
+        "The new ticket form needs the CSRF token"
+        browser = Browser(self)
+        browser.login('a')
+        token = browser.csrf()
+        subject = 'Created from the form %s' % os.getpid()
+        for form in [{'subject': subject},
+                {'subject': subject, 'csrf_token': 'f' * 64}]:
+            status, body, _ = browser.request('POST', 'tickets.html', form)
+            self.assertEqual(status, 403)
+        status, body, _ = browser.request('GET', 'tickets.html')
+        self.assertNotIn(subject, body)
+        status, body, _ = browser.request('POST', 'tickets.html', {
+                'subject': '', 'csrf_token': token})
+        self.assertEqual(status, 400)
+        status, _, headers = browser.request('POST', 'tickets.html', {
+                'subject': subject, 'description': 'Tray <b>2</b>',
+                'priority': 'high', 'csrf_token': token})
+        self.assertEqual(status, 303)
+        page = browser.location(headers)
+        ticket = int(re.fullmatch(r'tickets/(\d+)\.html', page).group(1))
+        status, body, _ = browser.request('GET', page)
+        self.assertEqual(status, 200)
+        self.assertIn(subject, body)
+        self.assertIn('Tray &lt;b&gt;2&lt;/b&gt;', body)
+        status, data = Client(self, cookie=browser.cookie).json(
+            'GET', 'tickets/%s' % ticket)
+        self.assertEqual((data['account']['id'], data['priority']),
+            (self.a['account'], 'high'))
+
+    def test_html_reply(self):
+        "A reply with a file; a too big file is refused and writes nothing"
+        browser = Browser(self)
+        browser.login('a')
+        status, _, headers = browser.request('POST', 'tickets.html', {
+                'subject': 'To answer', 'csrf_token': browser.csrf()})
+        page = browser.location(headers)
+        ticket = int(re.fullmatch(r'tickets/(\d+)\.html', page).group(1))
+        token = browser.csrf(page)
+        reply = 'tickets/%s/reply.html' % ticket
+        status, _, _ = browser.request('POST', reply,
+            {'body': 'No token'}, files={'file': ('x.txt', b'x')})
+        self.assertEqual(status, 403)
+        status, body, _ = browser.request('POST', reply,
+            {'body': 'Far too big', 'csrf_token': token},
+            files={'file': ('big.txt', b'x' * 5000)})
+        self.assertEqual(status, 413)
+        self.assertIn('too large', body)
+        status, body, _ = browser.request('POST', reply,
+            {'body': 'Wrong type', 'csrf_token': token},
+            files={'file': ('a.exe', b'MZ\x90\x00' + b'\x00' * 64)})
+        self.assertEqual(status, 415)
+        status, _, headers = browser.request('POST', reply,
+            {'body': 'Log from the browser', 'csrf_token': token},
+            files={'file': ('browser.txt', b'printer log')})
+        self.assertEqual(status, 303)
+        self.assertEqual(browser.location(headers), page)
+        status, body, _ = browser.request('GET', page)
+        self.assertIn('Log from the browser', body)
+        self.assertIn('browser.txt', body)
+        for refused in ['No token', 'Far too big', 'Wrong type', 'big.txt',
+                'a.exe', 'x.txt']:
+            self.assertNotIn(refused, body)
+        status, data = Client(self, cookie=browser.cookie).json(
+            'GET', 'tickets/%s' % ticket)
+        message, = [m for m in data['messages']
+            if m['direction'] == 'incoming']
+        self.assertEqual([a['name'] for a in message['attachments']],
+            ['browser.txt'])
+
+    def test_html_foreign_ticket(self):
+        "B's ticket page, reply and survey answer 404 to A"
+        browser = Browser(self)
+        browser.login('a')
+        token = browser.csrf()
+        b_ticket = self.b['tickets'][1]
+        status, body, _ = browser.request('GET', 'tickets/%s.html' % b_ticket)
+        self.assertEqual(status, 404)
+        self.assertNotIn('Bolt', body)
+        status, body, _ = browser.request('POST',
+            'tickets/%s/reply.html' % b_ticket,
+            {'body': 'html intrusion', 'csrf_token': token}, files={})
+        self.assertEqual(status, 404)
+        status, body, _ = browser.request('POST',
+            'tickets/%s/survey.html' % self.b['page_closed'],
+            {'rating': '1', 'csrf_token': token})
+        self.assertEqual(status, 404)
+        bob = self.login('b')
+        status, data = bob.json('GET', 'tickets/%s' % b_ticket)
+        self.assertNotIn('html intrusion', json.dumps(data))
+        status, data = bob.json('GET', 'tickets/%s' % self.b['page_closed'])
+        self.assertEqual([s['state'] for s in data['surveys']], ['sent'])
+
+    def test_html_survey(self):
+        "The page of a closed ticket has no reply form but the rating form"
+        browser = Browser(self)
+        browser.login('a')
+        page = 'tickets/%s.html' % self.a['page_closed']
+        status, body, _ = browser.request('GET', page)
+        self.assertNotIn('reply.html', body)
+        self.assertIn('name="rating"', body)
+        token = browser.csrf(page)
+        action = 'tickets/%s/survey.html' % self.a['page_closed']
+        status, _, _ = browser.request('POST', action, {'rating': '4'})
+        self.assertEqual(status, 403)
+        status, _, headers = browser.request('POST', action,
+            {'rating': '4', 'comment': 'Fine', 'csrf_token': token})
+        self.assertEqual(status, 303)
+        self.assertEqual(browser.location(headers), page)
+        status, body, _ = browser.request('GET', page)
+        self.assertIn('4/5 Fine', body)
+        self.assertNotIn('name="rating"', body)
+
+    def test_html_kb(self):
+        "The knowledge page shows public published articles only"
+        browser = Browser(self)
+        browser.login('a')
+        status, body, _ = browser.request('GET', 'kb.html?q=printer')
+        self.assertEqual(status, 200)
+        self.assertIn('Printer paper jam', body)
+        self.assertIn('Open tray 2 and remove the sheet.', body)
+        self.assertNotIn('internal', body.lower())
+        status, body, _ = browser.request('GET', 'kb.html')
+        self.assertEqual(status, 200)
+        self.assertIn('name="q"', body)
+
+    def test_html_logout(self):
+        "Logging out needs the token, clears the cookie and the session"
+        browser = Browser(self)
+        browser.login('a')
+        token = browser.csrf()
+        status, _, _ = browser.request('POST', 'logout.html', {})
+        self.assertEqual(status, 403)
+        status, _, headers = browser.request('POST', 'logout.html',
+            {'csrf_token': token})
+        self.assertEqual(status, 303)
+        self.assertEqual(browser.location(headers), 'login.html')
+        self.assertIn('hitech_portal=;', headers['Set-Cookie'])
+        status, _, headers = browser.request('GET', 'tickets.html')
+        self.assertEqual(status, 303)
+        self.assertEqual(browser.location(headers), 'login.html')
 
 
 if __name__ == '__main__':

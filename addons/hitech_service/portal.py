@@ -17,6 +17,7 @@ import logging
 import re
 import secrets
 import unicodedata
+import urllib.parse
 from functools import wraps
 
 from werkzeug.exceptions import HTTPException
@@ -263,9 +264,10 @@ def _session_key(request):
     return None
 
 
-def _authenticate(request, pool):
+def _authenticate(request, pool, form_token=False):
     """The web user of the request or 401; 403 when a cookie session sends
-    a state-changing request without its CSRF token"""
+    a state-changing request without its CSRF token (in the header, or in
+    the ``csrf_token`` field of the forms of the HTML pages)"""
     WebUser = pool.get('web.user')
     found = _session_key(request)
     if not found:
@@ -279,11 +281,28 @@ def _authenticate(request, pool):
     if kind == 'cookie' and request.method not in {'GET', 'HEAD'}:
         expected = _csrf_token(pool, key)
         given = request.headers.get(CSRF_HEADER, '')
+        if form_token and not given:
+            given = request.form.get('csrf_token', '')
         if (not expected or not given
                 or not hmac.compare_digest(expected, given)):
-            raise PortalHTTPError(403, 'csrf',
-                gettext('hitech_service.msg_portal_csrf'))
+            raise PortalHTTPError(403, 'csrf', gettext(
+                    'hitech_service.msg_portal_csrf_form' if form_token
+                    else 'hitech_service.msg_portal_csrf'))
     return user, key
+
+
+def _same_origin(request):
+    """Whether the Origin (or else the Referer) header, when the browser
+    sent one, names the host of the request"""
+    for header in ['Origin', 'Referer']:
+        value = request.headers.get(header)
+        if value:
+            try:
+                netloc = urllib.parse.urlsplit(value).netloc
+            except ValueError:
+                return False
+            return netloc.lower() == (request.host or '').lower()
+    return True
 
 
 # Responses -----------------------------------------------------------------
@@ -324,31 +343,59 @@ def _wants_html(request):
     return request.path.endswith('.html')
 
 
+def _portal_path(request):
+    "The path of the portal of the request's database (the cookie path)"
+    return '/%s/hitech/portal' % request.view_args['database_name']
+
+
+def _url(request, page):
+    "The URL path of page (a path under the portal)"
+    return '/%s/hitech/portal/%s' % (
+        urllib.parse.quote(request.view_args['database_name']), page)
+
+
+def redirect_response(request, page):
+    "303 See Other to page (a path under the portal)"
+    response = Response(status=303)
+    response.headers['Location'] = _url(request, page)
+    return _headers(response)
+
+
 def _error(request, status, code, message):
     Transaction().rollback()
     if (_wants_html(request)
             or request.path.endswith('/hitech/portal/survey')):
         if 'application/json' not in request.headers.get('Accept', ''):
-            return html_response(
-                '<p>%s</p>' % html.escape(message), message, status=status)
+            body = '<p>%s</p>' % html.escape(message)
+            if _wants_html(request) and status != 401:
+                body += '<p><a href="%s">%s</a></p>' % (
+                    html.escape(_url(request, 'tickets.html')), html.escape(
+                        gettext('hitech_service.msg_portal_page_tickets')))
+            return html_response(body, message, status=status)
     return json_response({'error': code, 'message': message}, status)
 
 
-def portal_route(path, methods, login=True, max_size=None):
+def portal_route(path, methods, login=True, max_size=None, page=False):
     """Declare a portal route: the database transaction, the web user (401
-    or 403 otherwise) and clean JSON errors, never a trace"""
+    or 403 otherwise) and clean JSON errors, never a trace.
+
+    A page (HTML) route redirects to the login page instead of 401 and
+    takes the CSRF token of its forms from their csrf_token field."""
     def decorator(func):
         @wraps(func)
         def wrapper(request, pool, *args, **kwargs):
             try:
                 if login:
                     kwargs['user'], kwargs['session'] = _authenticate(
-                        request, pool)
+                        request, pool, form_token=page)
                 return func(request, pool, *args, **kwargs)
             except (TransactionError, backend.DatabaseOperationalError):
                 # with_transaction retries with the tables locked
                 raise
             except PortalHTTPError as e:
+                if page and e.status == 401:
+                    Transaction().rollback()
+                    return redirect_response(request, 'login.html')
                 return _error(request, e.status, e.code, e.message)
             except RateLimitException:
                 return _error(request, 429, 'rate_limited',
@@ -522,24 +569,44 @@ def ticket_detail(pool, ticket):
 
 # Routes: session -----------------------------------------------------------
 
-@portal_route('/login', ['POST'], login=False)
-def login(request, pool):
+def _check_login(pool, data):
+    """The active web user of the email and password of data (a JSON
+    object or a form), None for wrong credentials; 400 for missing ones,
+    429 when web_user throttles the attempts"""
     WebUser = pool.get('web.user')
-    data = _json_body(request)
-    _only(data, {'email', 'password', 'mode'})
     email = _text(data, 'email', required=True, size=320,
         single_line=True)
     password = data.get('password')
     if not isinstance(password, str) or not password:
         raise bad_request(gettext(
                 'hitech_service.msg_portal_field_required', field='password'))
+    # web_user throttles the attempts per email and per network
+    user = WebUser.authenticate(email, password)
+    if not user or not user.active:
+        return None
+    return user
+
+
+def _set_session_cookie(request, response, key, max_age):
+    response.set_cookie(COOKIE, key, httponly=True, samesite='Strict',
+        secure=request.scheme == 'https', path=_portal_path(request),
+        max_age=max_age)
+
+
+def _session_timeout(pool):
+    return int(pool.get('web.user.session').timeout().total_seconds())
+
+
+@portal_route('/login', ['POST'], login=False)
+def login(request, pool):
+    data = _json_body(request)
+    _only(data, {'email', 'password', 'mode'})
     mode = data.get('mode') or 'cookie'
     if mode not in {'cookie', 'bearer'}:
         raise bad_request(gettext(
                 'hitech_service.msg_portal_field_value', field='mode'))
-    # web_user throttles the attempts per email and per network
-    user = WebUser.authenticate(email, password)
-    if not user or not user.active:
+    user = _check_login(pool, data)
+    if not user:
         # the failed attempt web_user recorded is committed
         return json_response({
                 'error': 'invalid_credentials',
@@ -550,29 +617,29 @@ def login(request, pool):
         'user': {'email': user.email, 'parties': [
                 _party(p) for p in [user.party] + list(user.secondary_parties)
                 if p]},
-        'expires_in': int(pool.get('web.user.session').timeout(
-                ).total_seconds()),
+        'expires_in': _session_timeout(pool),
         }
     if mode == 'bearer':
         result['token'] = key
         return json_response(result)
     result['csrf_token'] = _csrf_token(pool, key)
     response = json_response(result)
-    response.set_cookie(COOKIE, key, httponly=True, samesite='Strict',
-        secure=request.scheme == 'https',
-        path='/%s/hitech/portal' % request.view_args['database_name'],
-        max_age=result['expires_in'])
+    _set_session_cookie(request, response, key, result['expires_in'])
+    return response
+
+
+def _end_session(request, pool, session, response):
+    "Remove the session and clear its cookie on response"
+    Session = pool.get('web.user.session')
+    Session.remove(session)
+    response.delete_cookie(COOKIE, path=_portal_path(request))
     return response
 
 
 @portal_route('/logout', ['POST'])
 def logout(request, pool, user, session):
-    Session = pool.get('web.user.session')
-    Session.remove(session)
-    response = json_response({'logged_out': True})
-    response.delete_cookie(COOKIE,
-        path='/%s/hitech/portal' % request.view_args['database_name'])
-    return response
+    return _end_session(request, pool, session,
+        json_response({'logged_out': True}))
 
 
 @portal_route('/me', ['GET'])
@@ -632,12 +699,14 @@ def tickets(request, pool, user, session):
 PRIORITIES = {'low', 'normal', 'high'}
 
 
-@portal_route('/tickets', ['POST'])
-def create_ticket(request, pool, user, session):
+TICKET_FIELDS = {'subject', 'description', 'party', 'priority',
+    'serial_number'}
+
+
+def new_ticket(pool, user, data):
+    """Create the ticket of data (the values a client sent, checked here)
+    for user's party: the work of the JSON route and of the HTML form"""
     Ticket = pool.get('hitech.ticket')
-    data = _json_body(request)
-    _only(data, {'subject', 'description', 'party', 'priority',
-            'serial_number'})
     subject = _text(data, 'subject', required=True, size=200,
         single_line=True)
     description = _text(data, 'description')
@@ -668,6 +737,14 @@ def create_ticket(request, pool, user, session):
                     'contact': user.party.id if user.party else None,
                     'channel': 'portal',
                     }])
+    return ticket
+
+
+@portal_route('/tickets', ['POST'])
+def create_ticket(request, pool, user, session):
+    data = _json_body(request)
+    _only(data, TICKET_FIELDS)
+    ticket = new_ticket(pool, user, data)
     return json_response(ticket_detail(pool, ticket), 201)
 
 
@@ -677,18 +754,20 @@ def ticket(request, pool, ticket_id, user, session):
     return json_response(ticket_detail(pool, record))
 
 
-@portal_route('/tickets/<int:ticket_id>/messages', ['POST'])
-def reply(request, pool, ticket_id, user, session):
-    Ticket = pool.get('hitech.ticket')
-    Message = pool.get('hitech.ticket.message')
-    record = _get_ticket(pool, user, ticket_id)
-    data = _json_body(request)
-    _only(data, {'body'})
-    body = _text(data, 'body', required=True)
+def _check_writable(record):
+    "409 for a closed or cancelled ticket"
     if record.state in {'closed', 'cancelled'}:
         raise PortalHTTPError(409, 'ticket_closed',
             gettext('hitech_service.msg_portal_ticket_closed',
                 ticket=record.rec_name))
+
+
+def add_reply(pool, user, record, body):
+    """Add body (checked text) as an incoming message of record, a ticket
+    of user open for answers"""
+    Ticket = pool.get('hitech.ticket')
+    Message = pool.get('hitech.ticket.message')
+    _check_writable(record)
     message, = Message.create([{
                 'ticket': record.id,
                 'direction': 'incoming',
@@ -699,29 +778,35 @@ def reply(request, pool, ticket_id, user, session):
                 }])
     # an answer to a resolved or waiting ticket puts it back to work
     Ticket._thread_reopen(Ticket.browse([record.id]))
+    return message
+
+
+@portal_route('/tickets/<int:ticket_id>/messages', ['POST'])
+def reply(request, pool, ticket_id, user, session):
+    record = _get_ticket(pool, user, ticket_id)
+    data = _json_body(request)
+    _only(data, {'body'})
+    body = _text(data, 'body', required=True)
+    message = add_reply(pool, user, record, body)
     return json_response({'id': message.id, 'ticket': record.id}, 201)
 
 
-@portal_route('/tickets/<int:ticket_id>/attachments', ['POST'],
-    max_size=MAX_UPLOAD_REQUEST)
-def attach(request, pool, ticket_id, user, session):
-    Attachment = pool.get('ir.attachment')
+def check_upload_length(pool, request):
+    "413 when the request is clearly larger than the largest file allowed"
     Configuration = pool.get('hitech.service.configuration')
-    record = _get_ticket(pool, user, ticket_id)
-    if record.state in {'closed', 'cancelled'}:
-        raise PortalHTTPError(409, 'ticket_closed',
-            gettext('hitech_service.msg_portal_ticket_closed',
-                ticket=record.rec_name))
-    config = Configuration(1)
-    max_size = config.get_portal_attachment_max_size()
+    max_size = Configuration(1).get_portal_attachment_max_size()
     if (request.content_length or 0) > max_size + 64 * 1024:
         raise PortalHTTPError(413, 'too_large', gettext(
                 'hitech_service.msg_portal_attachment_size',
                 size=max_size))
-    upload = request.files.get('file')
-    if upload is None:
-        raise bad_request(gettext(
-                'hitech_service.msg_portal_field_required', field='file'))
+
+
+def read_upload(pool, upload):
+    """The (name, data, mimetype) of the uploaded file, checked against
+    the configured size (413) and types (415); 400 when empty"""
+    Configuration = pool.get('hitech.service.configuration')
+    config = Configuration(1)
+    max_size = config.get_portal_attachment_max_size()
     data = upload.stream.read(max_size + 1)
     if len(data) > max_size:
         raise PortalHTTPError(413, 'too_large', gettext(
@@ -737,15 +822,36 @@ def attach(request, pool, ticket_id, user, session):
                 type=mimetype))
     name = (upload.filename or 'file').replace('\\', '/').split('/')[-1]
     name = ''.join(c for c in name if c.isprintable())[:120] or 'file'
+    return name, data, mimetype
+
+
+def add_attachment(pool, user, resource, name, data):
+    "Attach the checked file to resource (a ticket of user or its message)"
+    Attachment = pool.get('ir.attachment')
     attachment, = Attachment.create([{
                 'name': name,
-                'resource': str(record),
+                'resource': str(resource),
                 'type': 'data',
                 'data': data,
                 'description': gettext(
                     'hitech_service.msg_portal_attachment_description',
                     email=user.email),
                 }])
+    return attachment
+
+
+@portal_route('/tickets/<int:ticket_id>/attachments', ['POST'],
+    max_size=MAX_UPLOAD_REQUEST)
+def attach(request, pool, ticket_id, user, session):
+    record = _get_ticket(pool, user, ticket_id)
+    _check_writable(record)
+    check_upload_length(pool, request)
+    upload = request.files.get('file')
+    if upload is None:
+        raise bad_request(gettext(
+                'hitech_service.msg_portal_field_required', field='file'))
+    name, data, mimetype = read_upload(pool, upload)
+    attachment = add_attachment(pool, user, record, name, data)
     return json_response(dict(_attachment(attachment), type=mimetype), 201)
 
 
@@ -767,14 +873,25 @@ def download(request, pool, attachment_id, user, session):
 
 # Routes: knowledge base -----------------------------------------------------
 
+def _kb_query(request):
+    "The search text (may be empty) and limit of the request"
+    text = (request.args.get('q') or '').strip()[:200]
+    limit = _int_arg(request, 'limit', 10, 25) or 10
+    return text, limit
+
+
+def kb_articles(pool, text, limit):
+    "The published public articles matching text, with their score"
+    Article = pool.get('hitech.kb.article')
+    return Article.search_public(text, limit)
+
+
 @portal_route('/kb', ['GET'])
 def kb_search(request, pool, user, session):
-    Article = pool.get('hitech.kb.article')
-    text = (request.args.get('q') or '').strip()[:200]
+    text, limit = _kb_query(request)
     if not text:
         raise bad_request(gettext(
                 'hitech_service.msg_portal_field_required', field='q'))
-    limit = _int_arg(request, 'limit', 10, 25) or 10
     return json_response({'articles': [{
                     'id': a.id,
                     'number': a.number,
@@ -783,7 +900,7 @@ def kb_search(request, pool, user, session):
                     'cause': a.cause,
                     'resolution': a.resolution,
                     'score': score,
-                    } for a, score in Article.search_public(text, limit)]})
+                    } for a, score in kb_articles(pool, text, limit)]})
 
 
 # Routes: surveys ------------------------------------------------------------
@@ -863,68 +980,246 @@ def survey_post(request, pool):
         gettext('hitech_service.msg_survey_page_title'))
 
 
-@portal_route('/tickets/<int:ticket_id>/survey', ['POST'])
-def portal_survey(request, pool, ticket_id, user, session):
+def pending_survey(pool, record):
+    "The survey of record waiting for an answer, or None"
     Survey = pool.get('hitech.ticket.survey')
-    record = _get_ticket(pool, user, ticket_id)
-    data = _json_body(request)
-    _only(data, {'rating', 'comment'})
-    comment = data.get('comment')
-    comment = _text({'comment': comment}, 'comment', size=4000) or None
     surveys = Survey.search([
             ('ticket', '=', record.id),
             ('state', '=', 'sent'),
             ('expire_at', '>=', datetime.datetime.now()),
             ], order=[('id', 'DESC')], limit=1)
-    if not surveys:
+    return surveys[0] if surveys else None
+
+
+def answer_survey(pool, user, record, rating, comment):
+    """Answer the pending survey of record, a ticket of user (409 when
+    there is none)"""
+    comment = _text({'comment': comment}, 'comment', size=4000) or None
+    survey = pending_survey(pool, record)
+    if not survey:
         raise PortalHTTPError(409, 'no_survey',
             gettext('hitech_service.msg_portal_no_survey',
                 ticket=record.rec_name))
-    survey, = surveys
-    survey.answer(data.get('rating'), comment, through='portal',
-        contact=user.party)
+    survey.answer(rating, comment, through='portal', contact=user.party)
+    return survey
+
+
+@portal_route('/tickets/<int:ticket_id>/survey', ['POST'])
+def portal_survey(request, pool, ticket_id, user, session):
+    record = _get_ticket(pool, user, ticket_id)
+    data = _json_body(request)
+    _only(data, {'rating', 'comment'})
+    survey = answer_survey(pool, user, record, data.get('rating'),
+        data.get('comment'))
     return json_response({'id': survey.id, 'state': survey.state})
 
 
 # Routes: HTML pages ---------------------------------------------------------
+#
+# Server-rendered pages for a browser, without JavaScript: every value is
+# escaped, every form that changes something carries the CSRF token of the
+# session, and the work is done by the same helpers as the JSON routes.
 
-@portal_route('/tickets.html', ['GET'])
+def _msg(name, **kwargs):
+    "The escaped translated text of the message name"
+    return html.escape(gettext('hitech_service.' + name, **kwargs))
+
+
+def _multiline(value):
+    return html.escape(value or '').replace('\n', '<br>')
+
+
+def _csrf_field(pool, session):
+    return '<input type="hidden" name="csrf_token" value="%s">' % (
+        html.escape(_csrf_token(pool, session) or ''))
+
+
+def _nav(request, pool, session):
+    "The links of every page and the logout form"
+    e = html.escape
+    return (
+        '<nav><a href="%s">%s</a> | <a href="%s">%s</a> '
+        '<form method="post" action="%s" style="display:inline">%s'
+        '<button type="submit">%s</button></form></nav>') % (
+        e(_url(request, 'tickets.html')),
+        _msg('msg_portal_page_tickets'),
+        e(_url(request, 'kb.html')), _msg('msg_portal_page_kb'),
+        e(_url(request, 'logout.html')), _csrf_field(pool, session),
+        _msg('msg_portal_page_logout'))
+
+
+def _login_form(request, error=None, email=''):
+    title = gettext('hitech_service.msg_portal_page_login')
+    body = '<h1>%s</h1>' % html.escape(title)
+    if error:
+        body += '<p role="alert"><strong>%s</strong></p>' % html.escape(error)
+    body += (
+        '<form method="post" action="%s">'
+        '<p><label>%s<br><input type="email" name="email" value="%s" '
+        'maxlength="320" autocomplete="username" required></label></p>'
+        '<p><label>%s<br><input type="password" name="password" '
+        'autocomplete="current-password" required></label></p>'
+        '<p><button type="submit">%s</button></p></form>') % (
+        html.escape(_url(request, 'login.html')),
+        _msg('msg_portal_page_email'), html.escape(email[:320]),
+        _msg('msg_portal_page_password'),
+        _msg('msg_portal_page_login_button'))
+    return body, title
+
+
+@portal_route('/login.html', ['GET'], login=False)
+def login_page(request, pool):
+    body, title = _login_form(request)
+    return html_response(body, title)
+
+
+@portal_route('/login.html', ['POST'], login=False)
+def login_page_post(request, pool):
+    # no session yet, so no token: the SameSite=Strict cookie and the
+    # origin of the form protect the login
+    if not _same_origin(request):
+        raise PortalHTTPError(403, 'origin',
+            gettext('hitech_service.msg_portal_origin'))
+    email = request.form.get('email') or ''
+    try:
+        user = _check_login(pool, request.form)
+    except PortalHTTPError as e:
+        if e.status != 400:
+            raise
+        body, title = _login_form(request, e.message, email)
+        return html_response(body, title, status=400)
+    if not user:
+        # the failed attempt web_user recorded is committed
+        body, title = _login_form(request,
+            gettext('hitech_service.msg_portal_login_failed'), email)
+        return html_response(body, title, status=401)
+    key = user.new_session()
+    # the secret of the CSRF tokens exists before the first page (a GET,
+    # read-only, cannot create it)
+    _csrf_token(pool, key)
+    response = redirect_response(request, 'tickets.html')
+    _set_session_cookie(request, response, key, _session_timeout(pool))
+    return response
+
+
+@portal_route('/logout.html', ['POST'], page=True)
+def logout_page(request, pool, user, session):
+    return _end_session(request, pool, session,
+        redirect_response(request, 'login.html'))
+
+
+def _new_ticket_form(request, pool, user, session):
+    Ticket = pool.get('hitech.ticket')
+    e = html.escape
+    labels = dict(Ticket.fields_get(['priority'])['priority']['selection'])
+    priorities = ''.join('<option value="%s"%s>%s</option>' % (
+            p, ' selected' if p == 'normal' else '', e(labels.get(p, p)))
+        for p in ['low', 'normal', 'high'])
+    # the default account of new_ticket comes first
+    parties = list(user.secondary_parties) + (
+        [user.party] if user.party else [])
+    party = ''
+    if len(parties) > 1:
+        party = '<p><label>%s<br><select name="party">%s</select>' \
+            '</label></p>' % (e(Ticket.account.string), ''.join(
+                '<option value="%d">%s</option>' % (p.id, e(p.rec_name))
+                for p in parties))
+    return (
+        '<h2>%s</h2><form method="post" action="%s">%s'
+        '<p><label>%s<br><input name="subject" maxlength="200" size="60" '
+        'required></label></p>%s'
+        '<p><label>%s<br><textarea name="description" rows="6" cols="60" '
+        'maxlength="%d"></textarea></label></p>'
+        '<p><label>%s<br><select name="priority">%s</select></label></p>'
+        '<p><label>%s<br><input name="serial_number" maxlength="100">'
+        '</label></p>'
+        '<p><button type="submit">%s</button></p></form>') % (
+        _msg('msg_portal_page_new_ticket'),
+        e(_url(request, 'tickets.html')), _csrf_field(pool, session),
+        e(Ticket.subject.string), party,
+        e(Ticket.description.string), MAX_TEXT,
+        e(Ticket.priority.string), priorities,
+        e(Ticket.serial_number.string),
+        _msg('msg_portal_page_create'))
+
+
+def _kb_form(request, text=''):
+    return (
+        '<form method="get" action="%s"><label>%s '
+        '<input type="search" name="q" value="%s" maxlength="200" required>'
+        '</label> <button type="submit">%s</button></form>') % (
+        html.escape(_url(request, 'kb.html')), _msg('msg_portal_page_kb'),
+        html.escape(text), _msg('msg_portal_page_kb_search'))
+
+
+@portal_route('/tickets.html', ['GET'], page=True)
 def tickets_page(request, pool, user, session):
     Ticket = pool.get('hitech.ticket')
     records = Ticket.search([ticket_domain(user)], limit=PAGE_SIZE,
         order=[('create_date', 'DESC'), ('id', 'DESC')])
     e = html.escape
     rows = ''.join(
-        '<tr><td><a href="tickets/%d.html">%s</a></td><td>%s</td>'
+        '<tr><td><a href="%s">%s</a></td><td>%s</td>'
         '<td>%s</td><td>%s</td></tr>' % (
-            t.id, e(t.number or ''), e(t.subject or ''),
-            e(_state_label(t, 'state') or ''),
+            e(_url(request, 'tickets/%d.html' % t.id)), e(t.number or ''),
+            e(t.subject or ''), e(_state_label(t, 'state') or ''),
             e(str(t.sla_deadline or ''))) for t in records)
     title = gettext('hitech_service.msg_portal_page_tickets')
     return html_response(
-        '<h1>%s</h1><table><tr><th>#</th><th>%s</th><th>%s</th>'
-        '<th>%s</th></tr>%s</table>' % (
+        '%s<h1>%s</h1><table><tr><th>#</th><th>%s</th><th>%s</th>'
+        '<th>%s</th></tr>%s</table>%s<h2>%s</h2>%s' % (
+            _nav(request, pool, session),
             e(title), e(Ticket.subject.string), e(Ticket.state.string),
-            e(Ticket.sla_deadline.string), rows), title)
+            e(Ticket.sla_deadline.string), rows,
+            _new_ticket_form(request, pool, user, session),
+            _msg('msg_portal_page_kb'), _kb_form(request)), title)
 
 
-@portal_route('/tickets/<int:ticket_id>.html', ['GET'])
+@portal_route('/tickets.html', ['POST'], page=True)
+def create_ticket_page(request, pool, user, session):
+    # the form sends empty fields: they count as not given
+    data = {name: request.form[name] for name in TICKET_FIELDS
+        if request.form.get(name)}
+    ticket = new_ticket(pool, user, data)
+    return redirect_response(request, 'tickets/%d.html' % ticket.id)
+
+
+@portal_route('/kb.html', ['GET'], page=True)
+def kb_page(request, pool, user, session):
+    text, limit = _kb_query(request)
+    e = html.escape
+    title = gettext('hitech_service.msg_portal_page_kb')
+    body = '%s<h1>%s</h1>%s' % (
+        _nav(request, pool, session), e(title), _kb_form(request, text))
+    if text:
+        articles = kb_articles(pool, text, limit)
+        body += ''.join(
+            '<article><h2>%s %s</h2><p>%s</p><p>%s</p><p>%s</p></article>'
+            % (e(a.number or ''), e(a.title or ''), _multiline(a.problem),
+                _multiline(a.cause), _multiline(a.resolution))
+            for a, _ in articles) or '<p>%s</p>' % _msg(
+            'msg_portal_page_kb_none')
+    return html_response(body, title)
+
+
+@portal_route('/tickets/<int:ticket_id>.html', ['GET'], page=True)
 def ticket_page(request, pool, ticket_id, user, session):
     record = _get_ticket(pool, user, ticket_id)
     detail = ticket_detail(pool, record)
     e = html.escape
+    text = _multiline
 
-    def text(value):
-        return e(value or '').replace('\n', '<br>')
+    def download(attachment_id):
+        return e(_url(request, 'attachments/%d' % attachment_id))
 
     messages = ''.join(
         '<article><header>%s &middot; %s</header><p>%s</p>%s</article>' % (
             e(str(m['date'] or '')), e(m['author'] or ''), text(m['body']),
-            ''.join('<p>&#128206; <a href="../attachments/%d">%s</a></p>'
-                % (a['id'], e(a['name'])) for a in m['attachments']))
+            ''.join('<p>&#128206; <a href="%s">%s</a></p>'
+                % (download(a['id']), e(a['name'])) for a in m['attachments']))
         for m in detail['messages'])
     attachments = ''.join(
-        '<li><a href="../attachments/%d">%s</a></li>' % (a['id'], e(a['name']))
+        '<li><a href="%s">%s</a></li>' % (download(a['id']), e(a['name']))
         for a in detail['attachments'])
     sla = ''.join('<li>%s: %s</li>' % (
             e(record.__class__._fields[name].string), e(str(value)))
@@ -933,9 +1228,61 @@ def ticket_page(request, pool, ticket_id, user, session):
     surveys = ''.join(
         '<li>%s/5 %s</li>' % (e(str(s['rating'])), text(s['comment']))
         for s in detail['surveys'] if s['state'] == 'answered')
+    if record.state in {'closed', 'cancelled'}:
+        form = '<p>%s</p>' % _msg('msg_portal_ticket_closed',
+            ticket=record.rec_name)
+    else:
+        form = (
+            '<h2>%s</h2><form method="post" action="%s" '
+            'enctype="multipart/form-data">%s'
+            '<p><textarea name="body" rows="6" cols="60" maxlength="%d">'
+            '</textarea></p>'
+            '<p><label>%s<br><input type="file" name="file"></label></p>'
+            '<p><button type="submit">%s</button></p></form>') % (
+            _msg('msg_portal_page_reply'),
+            e(_url(request, 'tickets/%d/reply.html' % record.id)),
+            _csrf_field(pool, session), MAX_TEXT,
+            _msg('msg_portal_page_reply_file'),
+            _msg('msg_survey_page_send'))
+    survey = pending_survey(pool, record) if record.state == 'closed' else None
+    if survey:
+        form += _survey_form(survey,
+            _url(request, 'tickets/%d/survey.html' % record.id),
+            _csrf_token(pool, session))
     title = '%s %s' % (record.number or '', record.subject or '')
     return html_response(
-        '<h1>%s</h1><p>%s</p><p>%s</p><ul>%s</ul><ul>%s</ul>%s<ul>%s</ul>'
-        % (e(title), e(detail['state_label'] or ''),
+        '%s<h1>%s</h1><p>%s</p><p>%s</p><ul>%s</ul><ul>%s</ul>%s<ul>%s</ul>'
+        '%s' % (_nav(request, pool, session), e(title),
+            e(detail['state_label'] or ''),
             text(detail['description']), sla, attachments, messages,
-            surveys), title)
+            surveys, form), title)
+
+
+@portal_route('/tickets/<int:ticket_id>/reply.html', ['POST'],
+    max_size=MAX_UPLOAD_REQUEST, page=True)
+def reply_page(request, pool, ticket_id, user, session):
+    "An answer and an optional file, checked before anything is written"
+    record = _get_ticket(pool, user, ticket_id)
+    _check_writable(record)
+    check_upload_length(pool, request)
+    upload = request.files.get('file')
+    if upload is not None and not upload.filename:
+        # the browser sends an empty part when no file is chosen
+        upload = None
+    body = _text(request.form, 'body', required=upload is None)
+    file = read_upload(pool, upload) if upload is not None else None
+    resource = record
+    if body:
+        resource = add_reply(pool, user, record, body)
+    if file:
+        name, data, _ = file
+        add_attachment(pool, user, resource, name, data)
+    return redirect_response(request, 'tickets/%d.html' % record.id)
+
+
+@portal_route('/tickets/<int:ticket_id>/survey.html', ['POST'], page=True)
+def survey_answer_page(request, pool, ticket_id, user, session):
+    record = _get_ticket(pool, user, ticket_id)
+    answer_survey(pool, user, record, request.form.get('rating'),
+        request.form.get('comment'))
+    return redirect_response(request, 'tickets/%d.html' % record.id)
