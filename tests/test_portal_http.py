@@ -830,9 +830,24 @@ class PortalHTTPTestCase(unittest.TestCase):
             self.assertEqual(status, 403)
         status, body, _ = browser.request('GET', 'tickets.html')
         self.assertNotIn(subject, body)
+        count = Client(self, cookie=browser.cookie).json(
+            'GET', 'tickets')[1]['count']
+        # a refused form comes back filled, with the reason
         status, body, _ = browser.request('POST', 'tickets.html', {
-                'subject': '', 'csrf_token': token})
+                'subject': 'Line one\nBcc: x@example.com',
+                'description': 'Kept <i>text</i>', 'priority': 'low',
+                'csrf_token': token})
         self.assertEqual(status, 400)
+        self.assertIn('characters that are not allowed', body)
+        self.assertIn('Kept &lt;i&gt;text&lt;/i&gt;</textarea>', body)
+        self.assertIn('<option value="low" selected>', body)
+        status, body, _ = browser.request('POST', 'tickets.html', {
+                'subject': subject, 'priority': 'urgent',
+                'csrf_token': token})
+        self.assertEqual(status, 400)
+        self.assertIn('is not valid', body)
+        self.assertEqual(Client(self, cookie=browser.cookie).json(
+                'GET', 'tickets')[1]['count'], count)
         status, _, headers = browser.request('POST', 'tickets.html', {
                 'subject': subject, 'description': 'Tray <b>2</b>',
                 'priority': 'high', 'csrf_token': token})
@@ -920,6 +935,11 @@ class PortalHTTPTestCase(unittest.TestCase):
         self.assertNotIn('reply.html', body)
         self.assertIn('name="rating"', body)
         token = browser.csrf(page)
+        status, body, _ = browser.request('POST',
+            'tickets/%s/reply.html' % self.a['page_closed'],
+            {'body': 'Too late', 'csrf_token': token}, files={})
+        self.assertEqual(status, 409)
+        self.assertIn('is closed', body)
         action = 'tickets/%s/survey.html' % self.a['page_closed']
         status, _, _ = browser.request('POST', action, {'rating': '4'})
         self.assertEqual(status, 403)
@@ -930,6 +950,7 @@ class PortalHTTPTestCase(unittest.TestCase):
         status, body, _ = browser.request('GET', page)
         self.assertIn('4/5 Fine', body)
         self.assertNotIn('name="rating"', body)
+        self.assertNotIn('Too late', body)
 
     def test_html_kb(self):
         "The knowledge page shows public published articles only"

@@ -1108,12 +1108,20 @@ def logout_page(request, pool, user, session):
         redirect_response(request, 'login.html'))
 
 
-def _new_ticket_form(request, pool, user, session):
+def _new_ticket_form(request, pool, user, session, values=None,
+        error=None):
+    "The new ticket form, filled with values and error when refused"
     Ticket = pool.get('hitech.ticket')
     e = html.escape
+    values = values or {}
+
+    def value(name):
+        return e((values.get(name) or '')[:MAX_TEXT])
+
     labels = dict(Ticket.fields_get(['priority'])['priority']['selection'])
+    priority = values.get('priority') or 'normal'
     priorities = ''.join('<option value="%s"%s>%s</option>' % (
-            p, ' selected' if p == 'normal' else '', e(labels.get(p, p)))
+            p, ' selected' if p == priority else '', e(labels.get(p, p)))
         for p in ['low', 'normal', 'high'])
     # the default account of new_ticket comes first
     parties = list(user.secondary_parties) + (
@@ -1122,24 +1130,29 @@ def _new_ticket_form(request, pool, user, session):
     if len(parties) > 1:
         party = '<p><label>%s<br><select name="party">%s</select>' \
             '</label></p>' % (e(Ticket.account.string), ''.join(
-                '<option value="%d">%s</option>' % (p.id, e(p.rec_name))
+                '<option value="%d"%s>%s</option>' % (p.id,
+                    ' selected' if str(p.id) == values.get('party') else '',
+                    e(p.rec_name))
                 for p in parties))
+    alert = ''
+    if error:
+        alert = '<p role="alert"><strong>%s</strong></p>' % e(error)
     return (
-        '<h2>%s</h2><form method="post" action="%s">%s'
+        '<h2 id="new">%s</h2>%s<form method="post" action="%s">%s'
         '<p><label>%s<br><input name="subject" maxlength="200" size="60" '
-        'required></label></p>%s'
+        'value="%s" required></label></p>%s'
         '<p><label>%s<br><textarea name="description" rows="6" cols="60" '
-        'maxlength="%d"></textarea></label></p>'
+        'maxlength="%d">%s</textarea></label></p>'
         '<p><label>%s<br><select name="priority">%s</select></label></p>'
-        '<p><label>%s<br><input name="serial_number" maxlength="100">'
-        '</label></p>'
+        '<p><label>%s<br><input name="serial_number" maxlength="100" '
+        'value="%s"></label></p>'
         '<p><button type="submit">%s</button></p></form>') % (
-        _msg('msg_portal_page_new_ticket'),
+        _msg('msg_portal_page_new_ticket'), alert,
         e(_url(request, 'tickets.html')), _csrf_field(pool, session),
-        e(Ticket.subject.string), party,
-        e(Ticket.description.string), MAX_TEXT,
+        e(Ticket.subject.string), value('subject'), party,
+        e(Ticket.description.string), MAX_TEXT, value('description'),
         e(Ticket.priority.string), priorities,
-        e(Ticket.serial_number.string),
+        e(Ticket.serial_number.string), value('serial_number'),
         _msg('msg_portal_page_create'))
 
 
@@ -1152,8 +1165,8 @@ def _kb_form(request, text=''):
         html.escape(text), _msg('msg_portal_page_kb_search'))
 
 
-@portal_route('/tickets.html', ['GET'], page=True)
-def tickets_page(request, pool, user, session):
+def _tickets_page(request, pool, user, session, values=None, error=None,
+        status=200):
     Ticket = pool.get('hitech.ticket')
     records = Ticket.search([ticket_domain(user)], limit=PAGE_SIZE,
         order=[('create_date', 'DESC'), ('id', 'DESC')])
@@ -1171,8 +1184,14 @@ def tickets_page(request, pool, user, session):
             _nav(request, pool, session),
             e(title), e(Ticket.subject.string), e(Ticket.state.string),
             e(Ticket.sla_deadline.string), rows,
-            _new_ticket_form(request, pool, user, session),
-            _msg('msg_portal_page_kb'), _kb_form(request)), title)
+            _new_ticket_form(request, pool, user, session, values, error),
+            _msg('msg_portal_page_kb'), _kb_form(request)), title,
+        status=status)
+
+
+@portal_route('/tickets.html', ['GET'], page=True)
+def tickets_page(request, pool, user, session):
+    return _tickets_page(request, pool, user, session)
 
 
 @portal_route('/tickets.html', ['POST'], page=True)
@@ -1180,7 +1199,16 @@ def create_ticket_page(request, pool, user, session):
     # the form sends empty fields: they count as not given
     data = {name: request.form[name] for name in TICKET_FIELDS
         if request.form.get(name)}
-    ticket = new_ticket(pool, user, data)
+    try:
+        ticket = new_ticket(pool, user, data)
+    except (PortalHTTPError, UserError) as e:
+        if isinstance(e, PortalHTTPError) and e.status != 400:
+            raise
+        # nothing of the refused ticket is kept; the form comes back
+        # with what the customer typed and the reason
+        Transaction().rollback()
+        return _tickets_page(request, pool, user, session, data,
+            e.message, status=400)
     return redirect_response(request, 'tickets/%d.html' % ticket.id)
 
 
