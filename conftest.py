@@ -19,3 +19,25 @@ def tryton_scenario_database(request):
         drop_db()
     else:
         yield
+
+
+def _forget_database_list():
+    """Tryton 8.0's SQLite backend caches its database list for the session
+    timeout (600 s) and, unlike PostgreSQL, keeps it when a database is
+    created or dropped.  With a stale list, drop_db() skips dropping the
+    in-memory database of a scenario (proteus commits its company, "Dunder
+    Mifflin") and a later test class starts on it: on cold SQLite runs unit
+    tests failed with a duplicate-account warning for the test company.
+    The test helpers now look at the real list every time."""
+    from trytond import backend
+    from trytond.tests import test_tryton
+    original = test_tryton.db_exist
+
+    def db_exist(name=test_tryton.DB_NAME):
+        backend.Database._list_cache.clear()
+        backend.Database._list_cache_timestamp.clear()
+        return original(name)
+    test_tryton.db_exist = db_exist
+
+
+_forget_database_list()
