@@ -365,7 +365,6 @@ class HitechAccountRuleTestCase(CRMTestCase):
     def test_share_wizard(self):
         "Sharing several accounts at once creates one share each"
         pool = Pool()
-        Party = pool.get('party.party')
         Share = pool.get('hitech.share')
         ShareWizard = pool.get('hitech.party.share', type='wizard')
         User = pool.get('res.user')
