@@ -1,7 +1,7 @@
 # This file is part of HiTech CRM. See LICENSE for details.
 """Lead assignment rules: the first matching rule (by sequence) gives the
 lead to an employee (round-robin, least-loaded or fixed) or to the pool."""
-from sql import Literal
+from sql import For, Literal
 from sql.aggregate import Count
 
 from trytond import backend
@@ -190,6 +190,30 @@ class AssignmentRule(
         return True
 
     @classmethod
+    def _lock_turns(cls, rules):
+        """Lock the rules until the commit and return {rule id: last
+        employee id} as stored now.
+
+        On PostgreSQL the rows are locked waiting for the other assigners
+        (SELECT ... FOR UPDATE): with Tryton's lock (NOWAIT, then retry)
+        concurrent web captures on one round-robin rule failed after the
+        retries.  The turn is read after the lock, not from the records
+        read before it, so two captures never give the same turn."""
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        ids = [r.id for r in rules]
+        if backend.name == 'postgresql':
+            query = table.select(table.id, table.last_employee,
+                where=reduce_ids(table.id, ids), for_=For('UPDATE'))
+        else:
+            # SQLite has one writer at a time: Tryton's lock is enough
+            cls.lock(rules)
+            query = table.select(table.id, table.last_employee,
+                where=reduce_ids(table.id, ids))
+        cursor.execute(*query)
+        return dict(cursor)
+
+    @classmethod
     def apply(cls, leads):
         """Return for each lead (employee, team) of the first matching rule;
         employee is None for the pool.  Round-robin state is stored on the
@@ -221,13 +245,13 @@ class AssignmentRule(
                     result.append((None, team))
                     continue
                 if rule.strategy == 'round_robin':
-                    if not locked:
-                        cls.lock(rules)
-                        locked = True
-                    last = turns.get(rule.id, rule.last_employee)
+                    if locked is False:
+                        locked = cls._lock_turns(rules)
+                    last = turns.get(rule.id)
+                    last = last.id if last else locked.get(rule.id)
                     ids = [e.id for e in candidates]
-                    if last and last.id in ids:
-                        index = (ids.index(last.id) + 1) % len(ids)
+                    if last and last in ids:
+                        index = (ids.index(last) + 1) % len(ids)
                     else:
                         index = 0
                     employee = candidates[index]

@@ -7,6 +7,7 @@ Every answer is JSON: 201 with the lead number, or 400 (field named),
 limit).  A rejected post writes nothing but its rate-limit hit."""
 import json
 import logging
+from functools import wraps
 from http import HTTPStatus
 
 from werkzeug.exceptions import HTTPException
@@ -56,9 +57,28 @@ def _posted_data(request):
     return None
 
 
+def _busy_answer(func):
+    """A database still busy after the retries of with_transaction (locks
+    held by concurrent posts) is a clean 503 with Retry-After, never the
+    database's own message in an HTML error page"""
+    @wraps(func)
+    def wrapper(request, pool, *args, **kwargs):
+        try:
+            return func(request, pool, *args, **kwargs)
+        except backend.DatabaseOperationalError:
+            logger.warning("lead capture: database busy", exc_info=True)
+            with Transaction().start(pool.database_name, 0, readonly=True):
+                message = gettext('hitech_crm_base.msg_lead_capture_busy')
+            response = _error(HTTPStatus.SERVICE_UNAVAILABLE, message)
+            response.headers['Retry-After'] = '5'
+            return response
+    return wrapper
+
+
 @app.route('/<database_name>/hitech/lead', methods=['POST'])
 @set_max_request_size(HARD_MAX_SIZE)
 @with_pool
+@_busy_answer
 @with_transaction(context={'_skip_warnings': True})
 def capture_lead(request, pool):
     try:

@@ -1,8 +1,13 @@
 # This file is part of HiTech CRM. See LICENSE for details.
 """Helpers shared by the unit tests of the suite's modules."""
+import logging
+
 from trytond.pool import Pool
-from trytond.tests.test_tryton import _DBTestCase, activate_module, drop_db
+from trytond.tests.test_tryton import (
+    DB_NAME, _DBTestCase, activate_module, drop_db)
 from trytond.transaction import Transaction, check_access
+
+logger = logging.getLogger(__name__)
 
 
 # every module of the suite, in the order of the suite database's cache key
@@ -27,7 +32,29 @@ class SuiteDatabaseMixin:
         activate_module(SUITE_MODULES)
 
 
-class CRMTestCase(_DBTestCase):
+class CleanDatabaseMixin:
+    """Every test starts on the database as the class activated it.
+
+    On cold SQLite runs a test class sometimes found, from its second test
+    on, the company of a test run before ("Dunder Mifflin"), although
+    every test runs in a transaction that is rolled back; the cause is not
+    found yet.  A test that finds a company it did not create gets the
+    database of its class again (from DB_CACHE), and it is logged."""
+    __slots__ = ()
+
+    def setUp(self):
+        super().setUp()
+        with Transaction().start(DB_NAME, 0, readonly=True) as transaction:
+            cursor = transaction.connection.cursor()
+            cursor.execute('SELECT COUNT(*) FROM company_company')
+            companies, = cursor.fetchone()
+        if companies:
+            logger.warning("%s: %d companies left in the database, "
+                "restoring it", self.id(), companies)
+            type(self).setUpClass()
+
+
+class CRMTestCase(CleanDatabaseMixin, _DBTestCase):
     """A test case on a database with the module activated, without the
     generic ModuleTestCase checks (test_module.py runs those once)."""
     module = 'hitech_crm_base'

@@ -1,13 +1,14 @@
 # This file is part of HiTech CRM. See LICENSE for details.
 """Helpers shared by the unit tests of hitech_service."""
-from trytond.modules.hitech_crm_base.tests.common import as_user, make_user
+from trytond.modules.hitech_crm_base.tests.common import (
+    CleanDatabaseMixin, as_user, make_user)
 from trytond.pool import Pool
 from trytond.tests.test_tryton import _DBTestCase
 
 __all__ = ['ServiceTestCase', 'as_user', 'make_service_user']
 
 
-class ServiceTestCase(_DBTestCase):
+class ServiceTestCase(CleanDatabaseMixin, _DBTestCase):
     """A test case on a database with hitech_service activated, without the
     generic ModuleTestCase checks (test_module.py runs those once)."""
     module = 'hitech_service'
