@@ -35,11 +35,12 @@ class SuiteDatabaseMixin:
 class CleanDatabaseMixin:
     """Every test starts on the database as the class activated it.
 
-    On cold SQLite runs a test class sometimes found, from its second test
-    on, the company of a test run before ("Dunder Mifflin"), although
-    every test runs in a transaction that is rolled back; the cause is not
-    found yet.  A test that finds a company it did not create gets the
-    database of its class again (from DB_CACHE), and it is logged."""
+    Some tests commit (test_importer's batch commits and resume) and
+    leave their company ("Dunder Mifflin") in the database; with the
+    stale database list of the SQLite backend (see conftest.py) it even
+    reached later test classes.  A test that finds a company it did not
+    create gets the database of its class again (from DB_CACHE), and it is
+    logged."""
     __slots__ = ()
 
     def setUp(self):
