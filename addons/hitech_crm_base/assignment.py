@@ -202,15 +202,14 @@ class AssignmentRule(
         table = cls.__table__()
         cursor = Transaction().connection.cursor()
         ids = [r.id for r in rules]
+        for_ = None
         if backend.name == 'postgresql':
-            query = table.select(table.id, table.last_employee,
-                where=reduce_ids(table.id, ids), for_=For('UPDATE'))
+            for_ = For('UPDATE')
         else:
             # SQLite has one writer at a time: Tryton's lock is enough
             cls.lock(rules)
-            query = table.select(table.id, table.last_employee,
-                where=reduce_ids(table.id, ids))
-        cursor.execute(*query)
+        cursor.execute(*table.select(table.id, table.last_employee,
+                where=reduce_ids(table.id, ids), for_=for_))
         return dict(cursor)
 
     @classmethod
