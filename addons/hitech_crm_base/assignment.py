@@ -1,7 +1,7 @@
 # This file is part of HiTech CRM. See LICENSE for details.
 """Lead assignment rules: the first matching rule (by sequence) gives the
 lead to an employee (round-robin, least-loaded or fixed) or to the pool."""
-from sql import For, Literal
+from sql import Literal
 from sql.aggregate import Count
 
 from trytond import backend
@@ -109,14 +109,150 @@ class AssignmentRule(
                 ['round_robin', 'least_loaded']),
             },
         help="The reps who take turns; empty for the members of the team.")
-    last_employee = fields.Many2One(
-        'company.employee', "Last Assigned", readonly=True,
-        ondelete='SET NULL',
-        help="Round-robin state: the rep who got the last lead.")
+    turns = fields.Function(fields.Integer(
+            "Turns Given",
+            help="Round-robin state: how many leads the rule has given."),
+        'get_turns')
+    last_employee = fields.Function(fields.Many2One(
+            'company.employee', "Last Assigned",
+            help="Round-robin state: the rep whose turn was the last one "
+            "(among the current candidates)."),
+        'get_last_employee')
+    # the turns of the rule when the database has no sequences (SQLite)
+    turn_count = fields.Integer("Turn Count", readonly=True)
+
+    @classmethod
+    def __register__(cls, module):
+        super().__register__(module)
+        # every rule has its turn sequence (rules of earlier versions kept
+        # their turn in the last_employee column)
+        table = cls.__table__()
+        transaction = Transaction()
+        cursor = transaction.connection.cursor()
+        if transaction.database.has_sequence():
+            cursor.execute(*table.select(table.id))
+            cls._create_turn_sequences([i for i, in cursor])
 
     @classmethod
     def default_company(cls):
         return Transaction().context.get('company')
+
+    @staticmethod
+    def default_turn_count():
+        return 0
+
+    # the turn sequences found in the databases (they are only dropped with
+    # their rule, which is then never matched again)
+    _known_sequences = set()
+
+    @classmethod
+    def _turn_sequence(cls, rule_id):
+        return 'hitech_lead_rule_turn_%s' % int(rule_id)
+
+    @classmethod
+    def _create_turn_sequences(cls, ids):
+        transaction = Transaction()
+        database, connection = transaction.database, transaction.connection
+        for rule_id in ids:
+            name = cls._turn_sequence(rule_id)
+            if not database.sequence_exist(connection, name):
+                database.sequence_create(connection, name)
+
+    @classmethod
+    def create(cls, vlist):
+        rules = super().create(vlist)
+        if Transaction().database.has_sequence():
+            cls._create_turn_sequences([r.id for r in rules])
+        return rules
+
+    @classmethod
+    def copy(cls, rules, default=None):
+        default = default.copy() if default is not None else {}
+        default.setdefault('turn_count', 0)
+        return super().copy(rules, default=default)
+
+    @classmethod
+    def delete(cls, rules):
+        ids = [r.id for r in rules]
+        super().delete(rules)
+        transaction = Transaction()
+        database, connection = transaction.database, transaction.connection
+        if database.has_sequence():
+            for rule_id in ids:
+                name = cls._turn_sequence(rule_id)
+                if database.sequence_exist(connection, name):
+                    database.sequence_delete(connection, name)
+
+    @classmethod
+    def take_turns(cls, counts):
+        """Take counts[rule id] round-robin turns of each rule and return
+        {rule id: [turn numbers]} (numbers from 1, in the order given).
+
+        On PostgreSQL the turns come from one database sequence per rule:
+        a sequence never waits for and never conflicts with a concurrent
+        transaction, so captures posted at the same time do not serialise
+        on the rule (a turn taken by a transaction that rolls back is
+        skipped).  Without sequences (SQLite, one writer at a time) the
+        count is stored on the rule under Tryton's lock."""
+        transaction = Transaction()
+        database, connection = transaction.database, transaction.connection
+        result = {}
+        if not counts:
+            return result
+        if database.has_sequence():
+            for rule_id, count in counts.items():
+                name = cls._turn_sequence(rule_id)
+                key = (database.name, name)
+                if key not in cls._known_sequences:
+                    if not database.sequence_exist(connection, name):
+                        database.sequence_create(connection, name)
+                    else:
+                        cls._known_sequences.add(key)
+                result[rule_id] = list(
+                    database.sequence_nextvals(connection, name, count))
+            return result
+        table = cls.__table__()
+        cursor = connection.cursor()
+        cls.lock([cls(i) for i in counts])
+        cursor.execute(*table.select(table.id, table.turn_count,
+                where=reduce_ids(table.id, list(counts))))
+        given = {i: c or 0 for i, c in cursor}
+        for rule_id, count in counts.items():
+            start = given.get(rule_id, 0)
+            result[rule_id] = list(range(start + 1, start + count + 1))
+            cursor.execute(*table.update(
+                    [table.turn_count], [start + count],
+                    where=table.id == rule_id))
+        return result
+
+    @classmethod
+    def get_turns(cls, rules, name):
+        transaction = Transaction()
+        database, connection = transaction.database, transaction.connection
+        if not database.has_sequence():
+            return {r.id: r.turn_count or 0 for r in rules}
+        result = {}
+        for rule in rules:
+            sequence = cls._turn_sequence(rule.id)
+            if database.sequence_exist(connection, sequence):
+                result[rule.id] = database.sequence_next_number(
+                    connection, sequence) - 1
+            else:
+                result[rule.id] = 0
+        return result
+
+    @classmethod
+    def get_last_employee(cls, rules, name):
+        result = {}
+        for rule in rules:
+            result[rule.id] = None
+            if rule.strategy != 'round_robin' or not rule.turns:
+                continue
+            candidates = rule.get_candidates()
+            if candidates:
+                result[rule.id] = candidates[
+                    (rule.turns - 1) % len(candidates)].id
+        return result
 
     @classmethod
     def default_strategy(cls):
@@ -190,47 +326,36 @@ class AssignmentRule(
         return True
 
     @classmethod
-    def _lock_turns(cls, rules):
-        """Lock the rules until the commit and return {rule id: last
-        employee id} as stored now.
-
-        On PostgreSQL the rows are locked waiting for the other assigners
-        (SELECT ... FOR UPDATE): with Tryton's lock (NOWAIT, then retry)
-        concurrent web captures on one round-robin rule failed after the
-        retries.  The turn is read after the lock, not from the records
-        read before it, so two captures never give the same turn."""
-        table = cls.__table__()
-        cursor = Transaction().connection.cursor()
-        ids = [r.id for r in rules]
-        for_ = None
-        if backend.name == 'postgresql':
-            for_ = For('UPDATE')
-        else:
-            # SQLite has one writer at a time: Tryton's lock is enough
-            cls.lock(rules)
-        cursor.execute(*table.select(table.id, table.last_employee,
-                where=reduce_ids(table.id, ids), for_=for_))
-        return dict(cursor)
-
-    @classmethod
     def apply(cls, leads):
         """Return for each lead (employee, team) of the first matching rule;
-        employee is None for the pool.  Round-robin state is stored on the
-        rules (locked while assigning)."""
+        employee is None for the pool.  Round-robin turns are counted per
+        rule (see take_turns)."""
         pool = Pool()
         Opportunity = pool.get('sale.opportunity')
         if not leads:
             return []
         rules = cls.search([], order=[('sequence', 'ASC'), ('id', 'ASC')])
-        result = []
-        loads = None
-        turns = {}
-        locked = False
+        matched = []
         for lead in leads:
             for rule in rules:
                 if rule.match(lead):
+                    matched.append(rule)
                     break
             else:
+                matched.append(None)
+        candidates = {}
+        counts = {}
+        for rule in matched:
+            if rule and rule.strategy in {'round_robin', 'least_loaded'}:
+                if rule.id not in candidates:
+                    candidates[rule.id] = rule.get_candidates()
+                if rule.strategy == 'round_robin' and candidates[rule.id]:
+                    counts[rule.id] = counts.get(rule.id, 0) + 1
+        turns = {i: iter(t) for i, t in cls.take_turns(counts).items()}
+        result = []
+        loads = None
+        for rule in matched:
+            if rule is None:
                 result.append((None, None))
                 continue
             team = rule.sales_team
@@ -238,38 +363,23 @@ class AssignmentRule(
                 result.append((None, team))
             elif rule.strategy == 'fixed':
                 result.append((rule.employee, team))
+            elif not candidates[rule.id]:
+                result.append((None, team))
+            elif rule.strategy == 'round_robin':
+                employees = candidates[rule.id]
+                turn = next(turns[rule.id])
+                result.append((employees[(turn - 1) % len(employees)], team))
             else:
-                candidates = rule.get_candidates()
-                if not candidates:
-                    result.append((None, team))
-                    continue
-                if rule.strategy == 'round_robin':
-                    if locked is False:
-                        locked = cls._lock_turns(rules)
-                    last = turns.get(rule.id)
-                    last = last.id if last else locked.get(rule.id)
-                    ids = [e.id for e in candidates]
-                    if last and last in ids:
-                        index = (ids.index(last) + 1) % len(ids)
-                    else:
-                        index = 0
-                    employee = candidates[index]
-                    turns[rule.id] = employee
-                else:
-                    if loads is None:
-                        loads = {}
-                    missing = [e.id for e in candidates if e.id not in loads]
-                    if missing:
-                        loads.update(Opportunity.count_open_leads(missing))
-                    employee = min(
-                        candidates, key=lambda e: (loads.get(e.id, 0), e.id))
-                    loads[employee.id] = loads.get(employee.id, 0) + 1
+                employees = candidates[rule.id]
+                if loads is None:
+                    loads = {}
+                missing = [e.id for e in employees if e.id not in loads]
+                if missing:
+                    loads.update(Opportunity.count_open_leads(missing))
+                employee = min(
+                    employees, key=lambda e: (loads.get(e.id, 0), e.id))
+                loads[employee.id] = loads.get(employee.id, 0) + 1
                 result.append((employee, team))
-        to_write = []
-        for rule_id, employee in turns.items():
-            to_write.extend(([cls(rule_id)], {'last_employee': employee.id}))
-        if to_write:
-            cls.write(*to_write)
         return result
 
 

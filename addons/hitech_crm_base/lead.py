@@ -286,12 +286,15 @@ class LeadCaptureHit(ModelSQL):
     @classmethod
     def hit(cls, address, limit, window):
         """Record a post from address and return whether it is within the
-        limit; expired hits are removed set-based"""
+        limit.
+
+        Expired hits are not removed here: concurrent posts deleting the
+        same old rows conflict on PostgreSQL (repeatable read), the cron
+        clean removes them."""
         table = cls.__table__()
         cursor = Transaction().connection.cursor()
         now = datetime.datetime.now()
         start = now - datetime.timedelta(seconds=window)
-        cursor.execute(*table.delete(where=table.at < start))
         cursor.execute(*table.select(Count(Literal(1)),
                 where=(table.address == address) & (table.at >= start)))
         count, = cursor.fetchone()
@@ -302,6 +305,18 @@ class LeadCaptureHit(ModelSQL):
                     table.create_date],
                 [[address, now, 0, now]]))
         return True
+
+    @classmethod
+    def clean(cls, window=None):
+        "Delete the hits older than the rate window, set-based"
+        pool = Pool()
+        Configuration = pool.get('hitech.crm.configuration')
+        if window is None:
+            window = Configuration(1).capture_rate_window
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        start = datetime.datetime.now() - datetime.timedelta(seconds=window)
+        cursor.execute(*table.delete(where=table.at < start))
 
 
 class LeadSubmission(SystemRecordMixin, ModelSQL, ModelView):
@@ -936,6 +951,8 @@ class Cron(metaclass=PoolMeta):
                     "Return Idle Leads to the Pool"),
                 ('hitech.lead.registration|cron_expire',
                     "Expire Registrations"),
+                ('hitech.lead.capture.hit|clean',
+                    "Clean Lead Capture Hits"),
                 ])
 
 

@@ -52,6 +52,23 @@ class LeadTestCase(CRMTestCase):
         return Opportunity.capture(self.form, data)
 
     @with_transaction()
+    def test_capture_hits(self):
+        "The rate limit counts the window; the cron removes older hits"
+        pool = Pool()
+        Hit = pool.get('hitech.lead.capture.hit')
+        old = datetime.datetime.now() - datetime.timedelta(hours=2)
+        Hit.create([{'address': '10.0.0.1', 'at': old}] * 3)
+        self.assertTrue(Hit.hit('10.0.0.1', 2, 60))
+        self.assertTrue(Hit.hit('10.0.0.1', 2, 60))
+        self.assertFalse(Hit.hit('10.0.0.1', 2, 60))
+        self.assertTrue(Hit.hit('10.0.0.2', 2, 60))
+        self.assertEqual(Hit.search([], count=True), 6)
+        Hit.clean(window=60)
+        self.assertEqual(Hit.search([], count=True), 3)
+        self.assertFalse(Hit.search([('at', '<', old
+                        + datetime.timedelta(minutes=1))]))
+
+    @with_transaction()
     def test_parse_keywords(self):
         "Search terms are read from utm_term or the referrer's query"
         from trytond.modules.hitech_crm_base.lead import (
@@ -180,6 +197,15 @@ class LeadTestCase(CRMTestCase):
                 self.assertEqual(lead.sales_team, self.team)
                 self.assertFalse(lead.in_pool)
             self.assertEqual(owners, [self.rep1, self.rep2, self.rep1])
+            round_robin, = Rule.search([('strategy', '=', 'round_robin')])
+            self.assertEqual(round_robin.turns, 3)
+            self.assertEqual(round_robin.last_employee, self.rep1)
+            # turns are counted per rule and go on after a batch
+            self.assertEqual(Rule.take_turns({round_robin.id: 2}),
+                {round_robin.id: [4, 5]})
+            round_robin, = Rule.search([('strategy', '=', 'round_robin')])
+            self.assertEqual(round_robin.turns, 5)
+            self.assertEqual(round_robin.last_employee, self.rep1)
 
             lead, _ = self._post(name="T", email='t@example.com',
                 source='trade_show')
