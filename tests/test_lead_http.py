@@ -269,6 +269,62 @@ class LeadHTTPTestCase(unittest.TestCase):
         self.assertEqual(lead['search_keywords'], 'laser module')
         self.assertEqual(lead['marketing_campaign.']['name'], 'spring fair')
 
+    def test_queued_capture(self):
+        "With the capture queue on, posts get 202 and the queue makes leads"
+        script = textwrap.dedent('''
+            import json, sys
+            from trytond.pool import Pool
+            from trytond.transaction import Transaction
+            with Transaction().start(sys.argv[1], 0) as transaction:
+                pool = Pool(sys.argv[1])
+                pool.init()
+                Configuration = pool.get('hitech.crm.configuration')
+                Submission = pool.get('hitech.lead.submission')
+                if sys.argv[2] != 'read':
+                    Configuration.write([Configuration(1)], {
+                            'capture_queue': sys.argv[2] == 'on'})
+                    transaction.commit()
+                print(json.dumps([{'id': s.id, 'state': s.state,
+                                'lead': s.lead.number if s.lead else None,
+                                'duplicate': s.duplicate}
+                            for s in Submission.search(
+                                [], order=[('id', 'DESC')], limit=2)]))
+            ''')
+        self.server.run_script(script, self.db_name, 'on')
+        try:
+            before = self.counts()
+            status, data = self.post({
+                    'form': 'open', 'name': "Li Na", 'company': "Queue Co",
+                    'email': 'li@queue-co.cn'}, '10.9.0.1')
+            self.assertEqual(status, 202, data)
+            self.assertEqual(data['status'], 202)
+            self.assertTrue(data['reference'])
+            status, dup = self.post({
+                    'form': 'open', 'name': "Li Na",
+                    'email': 'LI@queue-co.cn'}, '10.9.0.1')
+            self.assertEqual(status, 202, dup)
+            status, bad = self.post({
+                    'form': 'open', 'name': "Li Na",
+                    'email': 'not-an-email'}, '10.9.0.1')
+            self.assertRejected(status, 400, bad, field='email')
+        finally:
+            out = self.server.run_script(script, self.db_name, 'off')
+        after = self.counts()
+        # the server has no queue worker: each post's task ran after its
+        # commit, the second post was attached to the first one's lead
+        self.assertEqual(
+            after['sale_opportunity'] - before['sale_opportunity'], 1)
+        self.assertEqual(after['hitech_lead_submission']
+            - before['hitech_lead_submission'], 2)
+        second, first = json.loads(out.strip().splitlines()[-1])
+        self.assertEqual([first['id'], second['id']],
+            [data['reference'], dup['reference']])
+        self.assertEqual([first['state'], second['state']], ['done', 'done'])
+        self.assertTrue(first['lead'])
+        self.assertEqual(second['lead'], first['lead'])
+        self.assertEqual([first['duplicate'], second['duplicate']],
+            [False, True])
+
     def test_rejected_posts_write_nothing(self):
         "Bad posts get clean 4xx JSON and leave no record behind"
         before = self.counts()

@@ -223,6 +223,7 @@ class AssignmentRule(
             cursor.execute(*table.update(
                     [table.turn_count], [start + count],
                     where=table.id == rule_id))
+        transaction.counter += 1
         return result
 
     @classmethod
@@ -230,7 +231,16 @@ class AssignmentRule(
         transaction = Transaction()
         database, connection = transaction.database, transaction.connection
         if not database.has_sequence():
-            return {r.id: r.turn_count or 0 for r in rules}
+            # read in SQL: take_turns updates the column in SQL
+            table = cls.__table__()
+            cursor = connection.cursor()
+            result = {r.id: 0 for r in rules}
+            for sub_ids in grouped_slice(
+                    [r.id for r in rules], backend.MAX_QUERY_PARAMS):
+                cursor.execute(*table.select(table.id, table.turn_count,
+                        where=reduce_ids(table.id, sub_ids)))
+                result.update((i, c or 0) for i, c in cursor)
+            return result
         result = {}
         for rule in rules:
             sequence = cls._turn_sequence(rule.id)

@@ -14,7 +14,7 @@ import re
 from email.message import EmailMessage
 from urllib.parse import parse_qs, urlsplit
 
-from sql import Literal, Null
+from sql import Column, Literal, Null
 from sql.aggregate import Count
 from sql.conditionals import Case, Coalesce
 from sql.operators import Exists
@@ -141,10 +141,46 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
         domain=[('capture_max_size', '>', 0)],
         help="The largest accepted web form body in bytes; larger posts get "
         "HTTP 413.")
+    capture_queue = fields.Boolean(
+        "Queue Web Captures",
+        help="Answer web form posts at once (HTTP 202 with a reference) "
+        "and let the queue create, deduplicate and assign the leads by "
+        "batches: for high volumes; needs a queue worker.  Otherwise the "
+        "lead is created within the post (HTTP 201 with its number).")
     phone_region = fields.Char(
         "Phone Region", size=2, strip=True,
         help="The ISO country code used to read phone numbers without "
         "an international prefix (e.g. CN).")
+
+    _capture_settings = {
+        'capture_rate_limit': 'rate_limit',
+        'capture_rate_window': 'rate_window',
+        'capture_max_size': 'max_size',
+        'capture_queue': 'queue',
+        'phone_region': 'phone_region',
+        }
+
+    @classmethod
+    def capture_settings(cls):
+        """Return the settings of the web capture as a dict, read with one
+        query (every post reads them; the singleton's read of all its
+        fields cost a tenth of a post)"""
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        names = sorted(cls._capture_settings)
+        cursor.execute(*table.select(
+                *[Column(table, n) for n in names],
+                order_by=[table.id.asc], limit=1))
+        row = cursor.fetchone() or [None] * len(names)
+        settings = {}
+        for name, value in zip(names, row):
+            if value is None:
+                default = getattr(cls, 'default_%s' % name, None)
+                value = default() if default else None
+            settings[cls._capture_settings[name]] = value
+        settings['queue'] = bool(settings['queue'])
+        settings['phone_region'] = settings['phone_region'] or 'CN'
+        return settings
 
     @classmethod
     def delete(cls, records):
@@ -295,8 +331,11 @@ class LeadCaptureHit(ModelSQL):
         cursor = Transaction().connection.cursor()
         now = datetime.datetime.now()
         start = now - datetime.timedelta(seconds=window)
-        cursor.execute(*table.select(Count(Literal(1)),
-                where=(table.address == address) & (table.at >= start)))
+        # counted up to the limit: a flood does not make every post slower
+        hits = table.select(Literal(1).as_('hit'),
+            where=(table.address == address) & (table.at >= start),
+            limit=limit)
+        cursor.execute(*hits.select(Count(Literal(1))))
         count, = cursor.fetchone()
         if count >= limit:
             return False
@@ -325,10 +364,22 @@ class LeadSubmission(SystemRecordMixin, ModelSQL, ModelView):
     _rec_name = 'email'
 
     lead = fields.Many2One(
-        'sale.opportunity', "Lead", required=True, ondelete='CASCADE',
-        readonly=True)
+        'sale.opportunity', "Lead", ondelete='CASCADE', readonly=True,
+        states={
+            'required': Eval('state') == 'done',
+            })
     form = fields.Many2One(
         'hitech.lead.form', "Form", readonly=True, ondelete='SET NULL')
+    company = fields.Many2One(
+        'company.company', "Company", readonly=True, ondelete='CASCADE')
+    source = fields.Many2One(
+        'hitech.lead.source', "Source", readonly=True, ondelete='SET NULL')
+    state = fields.Selection([
+            ('pending', "Pending"),
+            ('done', "Done"),
+            ], "State", required=True, readonly=True, sort=False,
+        help="Pending: accepted by the web route and waiting for the queue "
+        "to create or find its lead.")
     name = fields.Char("Name", readonly=True)
     company_name = fields.Char("Company", readonly=True)
     email = fields.Char("Email", readonly=True)
@@ -338,18 +389,139 @@ class LeadSubmission(SystemRecordMixin, ModelSQL, ModelView):
     referrer = fields.Char("Referrer", readonly=True)
     landing_page = fields.Char("Landing Page", readonly=True)
     search_keywords = fields.Char("Search Keywords", readonly=True)
+    utm_campaign = fields.Char("Campaign", readonly=True)
+    utm_medium = fields.Char("Medium", readonly=True)
+    utm_source = fields.Char("Marketing Source", readonly=True)
     date = fields.Timestamp("Date", readonly=True)
     duplicate = fields.Boolean(
         "Duplicate", readonly=True,
         help="The post repeated an open lead and was attached to it.")
+
+    # the queue of the web captures (one task waits at most)
+    QUEUE = 'hitech_lead_capture'
+    BATCH = 500
 
     @classmethod
     def __setup__(cls):
         super().__setup__()
         cls.__access__.update({'lead'})
         t = cls.__table__()
-        cls._sql_indexes.add(Index(t, (t.lead, Index.Range())))
+        cls._sql_indexes.update({
+                Index(t, (t.lead, Index.Range())),
+                Index(t, (t.id, Index.Range()),
+                    where=t.state == 'pending'),
+                })
         cls._order.insert(0, ('date', 'DESC'))
+
+    @classmethod
+    def default_state(cls):
+        # rows of earlier versions are done; the capture sets pending
+        return 'done'
+
+    @classmethod
+    def stage(cls, values):
+        """Store the values (validated by Opportunity.capture_submission)
+        as a pending row with one INSERT and return it: the web route of a
+        queued capture does nothing else"""
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        values = dict(values, create_uid=0,
+            create_date=datetime.datetime.now(), duplicate=False)
+        names = sorted(values)
+        database = Transaction().database
+        returning = [table.id] if database.has_returning() else None
+        cursor.execute(*table.insert(
+                [Column(table, n) for n in names],
+                [[values[n] for n in names]],
+                returning=returning))
+        if returning:
+            submission_id, = cursor.fetchone()
+        else:
+            submission_id = database.lastid(cursor)
+        return cls(submission_id)
+
+    @classmethod
+    def link(cls, links):
+        """Mark the submissions done with their lead: links is {(lead id,
+        duplicate): [submission ids]}; set-based (the rows are the system's
+        own, written only here)"""
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        now = datetime.datetime.now()
+        for (lead_id, duplicate), ids in links.items():
+            for sub_ids in grouped_slice(ids, backend.MAX_QUERY_PARAMS):
+                cursor.execute(*table.update(
+                        [table.lead, table.duplicate, table.state,
+                            table.write_uid, table.write_date],
+                        [lead_id, duplicate, 'done',
+                            Transaction().user, now],
+                        where=reduce_ids(table.id, list(sub_ids))))
+        # the records read before see the change (as after an ORM write)
+        transaction = Transaction()
+        transaction.counter += 1
+        for cache in transaction.cache.values():
+            if cls.__name__ in cache:
+                cache_cls = cache[cls.__name__]
+                for ids in links.values():
+                    for submission_id in ids:
+                        cache_cls.pop(submission_id, None)
+
+    @classmethod
+    def queue_pending(cls, submission):
+        """Make sure a task of the capture queue will process the pending
+        submissions: with a queue worker one task waits at most (it takes
+        every pending row), without one each post runs its own task after
+        its commit"""
+        pool = Pool()
+        Queue = pool.get('ir.queue')
+        if config.getboolean('queue', 'worker', default=False):
+            queue = Queue.__table__()
+            cursor = Transaction().connection.cursor()
+            cursor.execute(*queue.select(queue.id,
+                    where=(queue.name == cls.QUEUE)
+                    & (queue.dequeued_at == Null),
+                    limit=1))
+            if cursor.fetchone():
+                return
+        with Transaction().set_context(queue_name=cls.QUEUE):
+            cls.__queue__.process_pending([submission])
+
+    @classmethod
+    def process_pending(cls, submissions=None):
+        """The task of the capture queue: create or find the leads of the
+        pending submissions (the task's submission only names the work);
+        when a whole batch was taken, a next task is queued"""
+        pending = cls._process_batch()
+        if len(pending) == cls.BATCH:
+            with Transaction().set_context(queue_name=cls.QUEUE):
+                cls.__queue__.process_pending([pending[-1]])
+
+    @classmethod
+    def _process_batch(cls):
+        """Process the oldest BATCH pending submissions, set-based, and
+        return them.  On PostgreSQL the rows are locked skipping those
+        another task holds."""
+        pool = Pool()
+        Opportunity = pool.get('sale.opportunity')
+        transaction = Transaction()
+        table = cls.__table__()
+        cursor = transaction.connection.cursor()
+        for_ = None
+        if backend.name == 'postgresql':
+            for_ = transaction.database.get_select_for_skip_locked()(
+                'UPDATE')
+        cursor.execute(*table.select(table.id,
+                where=table.state == 'pending',
+                order_by=[table.id.asc], limit=cls.BATCH, for_=for_))
+        pending = [cls(i) for i, in cursor]
+        Opportunity.capture_process(pending)
+        return pending
+
+    @classmethod
+    def cron_process_pending(cls):
+        "Process what no task took (e.g. while the queue worker stopped)"
+        while len(cls._process_batch()) == cls.BATCH:
+            pass
 
 
 class PoolLog(ModelSQL, ModelView):
@@ -497,7 +669,7 @@ class Opportunity(metaclass=PoolMeta):
     def _phone_region(cls):
         pool = Pool()
         Configuration = pool.get('hitech.crm.configuration')
-        return Configuration(1).phone_region or 'CN'
+        return Configuration.capture_settings()['phone_region']
 
     @classmethod
     def on_modification(cls, mode, leads, field_names=None):
@@ -535,7 +707,7 @@ class Opportunity(metaclass=PoolMeta):
         PoolLog = pool.get('hitech.lead.pool.log')
         now = datetime.datetime.now()
         assigned, pooled = [], []
-        to_write = []
+        to_write = {}
         for lead, (employee, team) in zip(leads, Rule.apply(leads)):
             values = {}
             if team:
@@ -558,10 +730,15 @@ class Opportunity(metaclass=PoolMeta):
                         'assigned_at': None,
                         })
                 pooled.append(lead)
-            to_write.extend(([lead], values))
+            key = tuple(sorted(values.items()))
+            to_write.setdefault(key, []).append(lead)
         if to_write:
+            # one write per distinct owner and team, not per lead
+            args = []
+            for key, records in to_write.items():
+                args.extend((records, dict(key)))
             with Transaction().set_context(_hitech_no_assign=True):
-                cls.write(*to_write)
+                cls.write(*args)
         if assigned:
             PoolLog.log(assigned, 'assign')
             cls.__queue__.notify_owners(assigned)
@@ -765,11 +942,29 @@ class Opportunity(metaclass=PoolMeta):
         data holds the raw posted values (str); raises LeadCaptureError
         with the field named when a value is missing or invalid."""
         pool = Pool()
-        Party = pool.get('party.party')
-        Source = pool.get('hitech.lead.source')
         Submission = pool.get('hitech.lead.submission')
-        Keyword = pool.get('hitech.keyword')
-        Date = pool.get('ir.date')
+        submission, = Submission.create(
+            [cls.capture_submission(form, data)])
+        (lead, created), = cls.capture_process([submission])
+        return lead, created
+
+    @classmethod
+    def capture_stage(cls, form, data):
+        """Validate the posted values and store them as a pending
+        submission for the queue (see capture_process); return it"""
+        pool = Pool()
+        Submission = pool.get('hitech.lead.submission')
+        submission = Submission.stage(cls.capture_submission(form, data))
+        Submission.queue_pending(submission)
+        return submission
+
+    @classmethod
+    def capture_submission(cls, form, data):
+        """Return the values of the pending submission of the values posted
+        to the form; raises LeadCaptureError with the field named when a
+        value is missing or invalid"""
+        pool = Pool()
+        Source = pool.get('hitech.lead.source')
 
         values = cls._capture_clean(data)
         region = cls._phone_region()
@@ -803,11 +998,11 @@ class Opportunity(metaclass=PoolMeta):
             source = sources[0] if sources else None
         if not source:
             source = form.source
-
-        email_key = normalize_email(values.get('email'))
-        phone_key = normalize_phone(values.get('phone'), region)
-        submission = {
+        return {
             'form': form.id,
+            'company': form.company.id,
+            'source': source.id if source else None,
+            'state': 'pending',
             'name': values.get('name'),
             'company_name': values.get('company'),
             'email': values.get('email'),
@@ -817,66 +1012,165 @@ class Opportunity(metaclass=PoolMeta):
             'referrer': values.get('referrer'),
             'landing_page': values.get('landing_page'),
             'search_keywords': keywords,
+            'utm_campaign': values.get('campaign'),
+            'utm_medium': values.get('medium'),
+            'utm_source': values.get('utm_source'),
             'date': datetime.datetime.now(),
             }
 
-        domain = [('state', '=', 'lead'), ('company', '=', form.company.id)]
-        keys = []
-        if email_key:
-            keys.append(('lead_email_key', '=', email_key))
-        if phone_key:
-            keys.append(('lead_phone_key', '=', phone_key))
-        existing = cls.search(domain + [['OR'] + keys], limit=1,
-            order=[('create_date', 'ASC'), ('id', 'ASC')])
-        if existing:
-            lead, = existing
-            submission.update(lead=lead.id, duplicate=True)
-            Submission.create([submission])
-            cls.__queue__.notify_owners([lead])
-            return lead, False
+    @classmethod
+    def capture_process(cls, submissions):
+        """Create the leads of the pending submissions, set-based, or
+        attach each to the oldest open lead of the same email or phone
+        (also one created for an earlier submission of the batch); return
+        [(lead, created)] in the order of the submissions.  The leads are
+        created in one call, so the assignment rules run once."""
+        pool = Pool()
+        Party = pool.get('party.party')
+        Submission = pool.get('hitech.lead.submission')
+        Keyword = pool.get('hitech.keyword')
+        Date = pool.get('ir.date')
+        if not submissions:
+            return []
+        region = cls._phone_region()
+        keys = [(normalize_email(s.email), normalize_phone(s.phone, region))
+            for s in submissions]
 
-        party = None
-        probe = {
-            'name': values.get('company') or values.get('name'),
-            'email': values.get('email'),
-            'phone': values.get('phone'),
-            }
-        candidates, = Party.find_duplicates([probe],
-            threshold=STRONG_SCORE, limit=1)
-        if candidates:
-            party = candidates[0].party
+        # the open leads of the same keys, oldest first
+        existing = {}
+        by_company = {}
+        for submission, (email_key, phone_key) in zip(submissions, keys):
+            emails, phones = by_company.setdefault(
+                submission.company.id, (set(), set()))
+            if email_key:
+                emails.add(email_key)
+            if phone_key:
+                phones.add(phone_key)
+        for company_id, (emails, phones) in by_company.items():
+            clauses = ['OR']
+            for name, values in [
+                    ('lead_email_key', emails), ('lead_phone_key', phones)]:
+                for sub in grouped_slice(
+                        sorted(values), backend.MAX_QUERY_PARAMS):
+                    clauses.append((name, 'in', list(sub)))
+            leads = cls.search([
+                    ('state', '=', 'lead'),
+                    ('company', '=', company_id),
+                    clauses,
+                    ], order=[('create_date', 'ASC'), ('id', 'ASC')])
+            for rank, lead in enumerate(leads):
+                for key in [('email', lead.lead_email_key),
+                        ('phone', lead.lead_phone_key)]:
+                    if key[1]:
+                        existing.setdefault((company_id,) + key, (rank, lead))
 
-        campaign = cls._capture_campaign(form, values)
-        keyword = Keyword.match(keywords) if keywords else None
-        lead_values = {
-            'company': form.company.id,
-            'start_date': Date.today(),
-            'party': party.id if party else None,
-            'description': (
-                values.get('product') or values.get('company')
-                or values.get('name')),
-            'lead_name': values.get('name'),
-            'lead_company': values.get('company'),
-            'lead_email': values.get('email'),
-            'lead_phone': values.get('phone'),
-            'lead_message': values.get('message'),
-            'product_interest': values.get('product'),
-            'lead_form': form.id,
-            'source': source.id if source else None,
-            'sales_team': form.sales_team.id if form.sales_team else None,
-            'referrer': values.get('referrer'),
-            'landing_page': values.get('landing_page'),
-            'search_keywords': keywords,
-            'keyword': keyword.id if keyword else None,
-            'employee': None,
-            }
-        lead_values.update(campaign)
-        with Transaction().set_context(
-                company=form.company.id, employee=None):
-            lead, = cls.create([lead_values])
-        submission['lead'] = lead.id
-        Submission.create([submission])
-        return lead, True
+        # each submission: an existing lead, an earlier new one, or new
+        targets = []  # (existing lead or None, index of the new lead)
+        news = []  # the submissions that create a lead
+        new_keys = {}
+        for submission, (email_key, phone_key) in zip(submissions, keys):
+            company_id = submission.company.id
+            found = [existing[k] for k in [
+                    (company_id, 'email', email_key),
+                    (company_id, 'phone', phone_key)]
+                if k[2] and k in existing]
+            if found:
+                targets.append((min(found, key=lambda f: f[0])[1], None))
+                continue
+            index = min((new_keys[k] for k in [
+                        (company_id, 'email', email_key),
+                        (company_id, 'phone', phone_key)]
+                    if k[2] and k in new_keys), default=None)
+            if index is None:
+                index = len(news)
+                news.append(submission)
+                for k in [(company_id, 'email', email_key),
+                        (company_id, 'phone', phone_key)]:
+                    if k[2]:
+                        new_keys[k] = index
+            targets.append((None, index))
+
+        parties = Party.find_duplicates([{
+                    'name': s.company_name or s.name,
+                    'email': s.email,
+                    'phone': s.phone,
+                    } for s in news], threshold=STRONG_SCORE, limit=1
+            ) if news else []
+        keywords = {}
+        campaigns = {}
+        lead_values = {}
+        today = Date.today()
+        for index, (submission, candidates) in enumerate(
+                zip(news, parties)):
+            form = submission.form
+            if submission.search_keywords not in keywords:
+                keywords[submission.search_keywords] = (
+                    Keyword.match(submission.search_keywords)
+                    if submission.search_keywords else None)
+            keyword = keywords[submission.search_keywords]
+            campaign_key = (form.id if form else None,
+                submission.utm_campaign, submission.utm_medium,
+                submission.utm_source)
+            if campaign_key not in campaigns:
+                campaigns[campaign_key] = cls._capture_campaign(form, {
+                        'campaign': submission.utm_campaign,
+                        'medium': submission.utm_medium,
+                        'utm_source': submission.utm_source,
+                        })
+            values = {
+                'company': submission.company.id,
+                'start_date': today,
+                'party': candidates[0].party.id if candidates else None,
+                'description': (
+                    submission.product_interest or submission.company_name
+                    or submission.name),
+                'lead_name': submission.name,
+                'lead_company': submission.company_name,
+                'lead_email': submission.email,
+                'lead_phone': submission.phone,
+                'lead_message': submission.message,
+                'product_interest': submission.product_interest,
+                'lead_form': form.id if form else None,
+                'source': (
+                    submission.source.id if submission.source else None),
+                'sales_team': (form.sales_team.id
+                    if form and form.sales_team else None),
+                'referrer': submission.referrer,
+                'landing_page': submission.landing_page,
+                'search_keywords': submission.search_keywords,
+                'keyword': keyword.id if keyword else None,
+                'employee': None,
+                }
+            values.update(campaigns[campaign_key])
+            lead_values.setdefault(submission.company.id, []).append(
+                (index, values))
+
+        new_leads = [None] * len(news)
+        for company_id, items in lead_values.items():
+            with Transaction().set_context(
+                    company=company_id, employee=None):
+                leads = cls.create([v for _, v in items])
+            for (index, _), lead in zip(items, leads):
+                new_leads[index] = lead
+
+        result = []
+        links = {}
+        attached = []
+        for submission, (lead, index) in zip(submissions, targets):
+            if lead is None:
+                lead = new_leads[index]
+                first = news[index] is submission
+            else:
+                first = False
+            if not first:
+                attached.append(lead)
+            result.append((lead, first))
+            links.setdefault((lead.id, not first), []).append(submission.id)
+        Submission.link(links)
+        if attached:
+            cls.__queue__.notify_owners(list({l.id: l for l in attached}
+                    .values()))
+        return result
 
     @classmethod
     def _capture_clean(cls, data):
@@ -953,6 +1247,8 @@ class Cron(metaclass=PoolMeta):
                     "Expire Registrations"),
                 ('hitech.lead.capture.hit|clean',
                     "Clean Lead Capture Hits"),
+                ('hitech.lead.submission|cron_process_pending',
+                    "Process Pending Lead Captures"),
                 ])
 
 

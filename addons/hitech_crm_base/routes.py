@@ -101,27 +101,27 @@ def _capture_lead(request, pool):
     Opportunity = pool.get('sale.opportunity')
     transaction = Transaction()
 
-    config = Configuration(1)
+    config = Configuration.capture_settings()
     length = request.content_length
-    if length is None or length > config.capture_max_size:
+    if length is None or length > config['max_size']:
         if length is None:
             return _error(HTTPStatus.LENGTH_REQUIRED,
                 gettext('hitech_crm_base.msg_lead_capture_length'))
         return _error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
             gettext('hitech_crm_base.msg_lead_capture_too_large',
-                size=config.capture_max_size))
+                size=config['max_size']))
 
     address = request.remote_addr or 'unknown'
     # The hit is committed on its own so that it counts even when the
     # post is rejected and nothing else is written.
     with transaction.new_transaction() as hit_transaction:
         allowed = Hit.hit(
-            address, config.capture_rate_limit, config.capture_rate_window)
+            address, config['rate_limit'], config['rate_window'])
         hit_transaction.commit()
     if not allowed:
         response = _error(HTTPStatus.TOO_MANY_REQUESTS,
             gettext('hitech_crm_base.msg_lead_capture_rate'))
-        response.headers['Retry-After'] = str(config.capture_rate_window)
+        response.headers['Retry-After'] = str(config['rate_window'])
         return response
 
     data = _posted_data(request)
@@ -145,6 +145,10 @@ def _capture_lead(request, pool):
 
     try:
         with transaction.set_context(company=form.company.id):
+            if config['queue']:
+                submission = Opportunity.capture_stage(form, data)
+                return _answer(HTTPStatus.ACCEPTED, status=202,
+                    reference=submission.id)
             lead, created = Opportunity.capture(form, data, address=address)
     except UserError as error:
         # LeadCaptureError names the field; other errors are values the

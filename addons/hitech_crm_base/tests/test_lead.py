@@ -221,6 +221,62 @@ class LeadTestCase(CRMTestCase):
             self.assertEqual(lead.sales_team, self.team2)
 
     @with_transaction()
+    def test_capture_batch(self):
+        "Staged posts become leads by batch: repeats attached, rules once"
+        pool = Pool()
+        Rule = pool.get('hitech.lead.assignment.rule')
+        Opportunity = pool.get('sale.opportunity')
+        Submission = pool.get('hitech.lead.submission')
+        self._setup()
+        with set_company(self.company):
+            rule, = Rule.create([{
+                        'name': "Web round-robin", 'source': self.website.id,
+                        'strategy': 'round_robin',
+                        'sales_team': self.team.id,
+                        }])
+            old, _ = self._post(name="Old", email='old@example.com')
+            posts = [
+                {'name': "A", 'email': 'a@example.com'},
+                {'name': "B", 'phone': '+86 21 5555 0101'},
+                {'name': "A again", 'email': 'A@example.com'},
+                {'name': "Old again", 'email': 'old@example.com'},
+                {'name': "B by phone", 'email': 'b@example.com',
+                    'phone': '+86-21-5555-0101'},
+                {'name': "C", 'email': 'c@example.com',
+                    'utm_campaign': 'Launch'},
+                ]
+            staged = [Opportunity.capture_stage(
+                    self.form, dict(p, form='contact')) for p in posts]
+            self.assertEqual({s.state for s in staged}, {'pending'})
+            self.assertFalse(any(s.lead for s in staged))
+            leads_before = Opportunity.search([], count=True)
+            Submission.process_pending()
+            staged = Submission.browse([s.id for s in staged])
+            self.assertEqual({s.state for s in staged}, {'done'})
+            a, b, a2, old2, b2, c = staged
+            self.assertEqual(Opportunity.search([], count=True),
+                leads_before + 3)
+            self.assertEqual(a2.lead, a.lead)
+            self.assertEqual(b2.lead, b.lead)
+            self.assertEqual(old2.lead, old)
+            self.assertEqual([s.duplicate for s in staged],
+                [False, False, True, True, True, False])
+            self.assertEqual(c.lead.marketing_campaign.name, 'launch')
+            # the turns of one batch go on from the earlier capture
+            self.assertEqual(old.employee, self.rep1)
+            self.assertEqual([a.lead.employee, b.lead.employee,
+                    c.lead.employee], [self.rep2, self.rep1, self.rep2])
+            rule = Rule(rule.id)
+            self.assertEqual(rule.turns, 4)
+            # nothing left for the cron
+            Submission.cron_process_pending()
+            self.assertFalse(Submission.search([('state', '=', 'pending')]))
+            # a bad post is refused before anything is staged
+            with self.assertRaises(UserError):
+                Opportunity.capture_stage(self.form, {
+                        'form': 'contact', 'name': "X", 'email': 'x@'})
+
+    @with_transaction()
     def test_assignment_account_criteria(self):
         "Rules match the size and type of the lead's account"
         pool = Pool()
