@@ -170,7 +170,11 @@ SETUP_SCRIPT = textwrap.dedent('''
                         'channel': 'email',
                         }])
             Ticket.write([closed], {'state': 'closed'})
-            out['c'] = {'closed': closed.id}
+            survey, = Survey.search([('ticket', '=', closed.id)])
+            out['c'] = {
+                'closed': closed.id,
+                'survey_token': survey.get_token(),
+                }
         transaction.commit()
     print(json.dumps(out))
     ''')
@@ -1228,6 +1232,31 @@ class PortalHTTPTestCase(unittest.TestCase):
             {'csrf_token': token}, headers=english)
         self.assertEqual(status, 303)
         self.assertEqual(browser.location(headers), 'login.html?lang=zh_TW')
+
+    def test_language_survey_link(self):
+        "The survey link opens in the language of the customer"
+        token = urllib.parse.quote(self.data['c']['survey_token'])
+        browser = Browser(self)
+        status, body, headers = browser.request('GET',
+            'survey?token=%s' % token, headers={'Accept-Language': 'en'})
+        self.assertEqual(status, 200)
+        self.assertLanguage(headers, 'zh-TW', body)
+        for text in ['<h1>滿意度調查</h1>', '您對我們處理您請求的情況滿意嗎？',
+                '意見（選填）', '>傳送</button>', 'Cathay closed ticket']:
+            self.assertIn(text, body)
+        # the lang parameter wins, and the form keeps it
+        status, body, headers = browser.request('GET',
+            'survey?token=%s&lang=zh_CN' % token)
+        self.assertLanguage(headers, 'zh-CN', body)
+        self.assertIn('<h1>满意度调查</h1>', body)
+        self.assertIn('&amp;lang=zh_CN"', body)
+        # a refused answer is in the customer's language too
+        status, body, headers = browser.request('POST',
+            'survey?token=%s' % token, {'rating': '9'},
+            headers={'Accept-Language': 'en'})
+        self.assertEqual(status, 400, body)
+        self.assertLanguage(headers, 'zh-TW', body)
+        self.assertIn('請選擇 1（非常不滿意）到 5（非常滿意）之間的評分。', body)
 
     def test_language_web_form(self):
         "The public ticket form answers in the browser's language"

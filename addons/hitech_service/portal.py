@@ -350,20 +350,25 @@ def request_language(request, pool, query=False, company=None):
         or default_language(pool, company))
 
 
+def party_language(pool, party, company=None):
+    "The language of party (for company) when translatable, else None"
+    Lang = pool.get('ir.lang')
+    Party = pool.get('party.party')
+    if not party:
+        return None
+    # the language of a party may be set per company
+    with Transaction().set_context(company=company.id if company else None):
+        lang = Party(party.id).lang
+    if lang and lang.code in Lang.get_translatable_languages():
+        return lang.code
+
+
 def user_language(request, pool, user):
     """The language of the portal user: its party's when translatable,
     else the language of its request"""
-    Lang = pool.get('ir.lang')
-    Party = pool.get('party.party')
     company = user.get_portal_company()
-    if user.party:
-        # the language of a party may be set per company
-        with Transaction().set_context(
-                company=company.id if company else None):
-            lang = Party(user.party.id).lang
-        if lang and lang.code in Lang.get_translatable_languages():
-            return lang.code
-    return request_language(request, pool, company=company)
+    return (party_language(pool, user.party, company)
+        or request_language(request, pool, company=company))
 
 
 def field_labels(Model, names):
@@ -514,12 +519,16 @@ def _error(request, status, code, message):
     return json_response({'error': code, 'message': message}, status)
 
 
-def portal_route(path, methods, login=True, max_size=None, page=False):
+def portal_route(path, methods, login=True, max_size=None, page=False,
+        language=None):
     """Declare a portal route: the database transaction, the web user (401
-    or 403 otherwise) and clean JSON errors, never a trace.
+    or 403 otherwise) and clean JSON errors, never a trace, in the
+    language of the user (or of the request).
 
     A page (HTML) route redirects to the login page instead of 401 and
-    takes the CSRF token of its forms from their csrf_token field."""
+    takes the CSRF token of its forms from their csrf_token field.
+    language(request, pool) may give the language of a route without
+    login that knows its customer (None keeps that of the request)."""
     def decorator(func):
         def answer(request, call):
             "The result of call, or the clean answer of its error"
@@ -565,8 +574,11 @@ def portal_route(path, methods, login=True, max_size=None, page=False):
                             request, pool, query=not login)):
                     if login:
                         return answer(request, user_route)
-                    return answer(request,
-                        lambda: func(request, pool, *args, **kwargs))
+                    code = language(request, pool) if language else None
+                    with Transaction().set_context(
+                            language=code or Transaction().language):
+                        return answer(request,
+                            lambda: func(request, pool, *args, **kwargs))
             return answer(request, request_route)
         route = with_pool(with_transaction()(wrapper))
         if max_size:
@@ -1111,16 +1123,36 @@ def survey_answer(pool, token, rating, comment=None):
     return survey
 
 
-@portal_route('/survey', ['GET'], login=False)
+def survey_language(request, pool):
+    """The language of the customer the survey of the request's token was
+    sent to, None when the lang parameter chooses or the token opens no
+    survey"""
+    if query_language(request, pool):
+        return None
+    token = request.args.get('token')
+    if not token:
+        return None
+    try:
+        survey = survey_open(pool, token[:200])
+    except UserError:
+        return None
+    return party_language(pool, survey.contact, survey.company)
+
+
+@portal_route('/survey', ['GET'], login=False, language=survey_language)
 def survey_page(request, pool):
     token = _survey_token(request)
     survey = survey_open(pool, token)
-    action = '?token=%s' % token
-    return html_response(_survey_form(survey, action),
+    query = {'token': token}
+    language = query_language(request, pool)
+    if language:
+        query['lang'] = language
+    return html_response(
+        _survey_form(survey, '?' + urllib.parse.urlencode(query)),
         gettext('hitech_service.msg_survey_page_title'))
 
 
-@portal_route('/survey', ['POST'], login=False)
+@portal_route('/survey', ['POST'], login=False, language=survey_language)
 def survey_post(request, pool):
     token = _survey_token(request)
     if request.mimetype == 'application/json':
