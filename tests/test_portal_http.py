@@ -1176,6 +1176,10 @@ class PortalHTTPTestCase(unittest.TestCase):
             headers={'Accept-Language': 'ja, fr;q=0.5'})
         self.assertLanguage(headers, 'en', body)
         self.assertIn('<h1>Your tickets</h1>', body)
+        alice = self.login('a')
+        status, data = alice.json('GET', 'me',
+            headers={'Accept-Language': 'zh-HK'})
+        self.assertEqual(data['language'], 'zh_TW')
         status, body, headers = browser.request('GET', 'tickets.html',
             headers={'Accept-Language': 'zh-CN'})
         self.assertLanguage(headers, 'zh-CN', body)
@@ -1226,6 +1230,8 @@ class PortalHTTPTestCase(unittest.TestCase):
         status, data = chen.json('GET', 'tickets', headers=english)
         self.assertEqual([t['state_label'] for t in data['tickets']],
             ['已關閉'])
+        status, data = chen.json('GET', 'me', headers=english)
+        self.assertEqual(data['language'], 'zh_TW')
         # the login page after the logout keeps the language
         token = browser.csrf()
         status, _, headers = browser.request('POST', 'logout.html',

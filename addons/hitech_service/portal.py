@@ -322,19 +322,16 @@ def query_language(request, pool):
 def default_language(pool, company=None):
     """The language of company's party when translatable, else the default
     language of the server (``[database] language``)"""
+    Company = pool.get('company.company')
     Configuration = pool.get('ir.configuration')
-    Lang = pool.get('ir.lang')
     if company is None:
-        Company = pool.get('company.company')
         companies = Company.search([], limit=2)
         if len(companies) == 1:
             company, = companies
     if company:
-        with Transaction().set_context(company=company.id):
-            Party = pool.get('party.party')
-            lang = Party(company.party.id).lang
-        if lang and lang.code in Lang.get_translatable_languages():
-            return lang.code
+        code = party_language(pool, company.party, company)
+        if code:
+            return code
     return Configuration.get_language()
 
 
@@ -817,6 +814,8 @@ def logout(request, pool, user, session):
 def me(request, pool, user, session):
     result = {
         'email': user.email,
+        # the language of the portal's texts for the user
+        'language': Transaction().language,
         'party': _party(user.party),
         'parties': [_party(p) for p in [user.party] + list(
                 user.secondary_parties) if p],
