@@ -28,6 +28,11 @@ from .server import TrytondServer
 
 TIMEOUT = 20  # seconds, every HTTP call (failed logins are slowed down)
 XSS = '<script>alert("x")</script>'
+EMAILS = {
+    'a': 'alice@example.com',
+    'b': 'bob@example.com',
+    'c': 'chen@example.com',  # her party reads Traditional Chinese
+    }
 
 SETUP_SCRIPT = textwrap.dedent('''
     import json, sys
@@ -141,6 +146,35 @@ SETUP_SCRIPT = textwrap.dedent('''
                         'visibility': 'internal',
                         'state': 'published',
                         }])
+            # the Chinese translations (zh_TW comes with hitech_crm_base)
+            zh_cn, = Lang.search([('code', '=', 'zh_CN')])
+            zh_tw, = Lang.search([('code', '=', 'zh_TW')])
+            Lang.load_translations([zh_cn, zh_tw])
+            # C, whose contact reads Traditional Chinese
+            account, = Party.create([{
+                        'name': 'Cathay', 'party_kind': 'company'}])
+            contact, = Party.create([{
+                        'name': 'Chen', 'party_kind': 'person',
+                        'lang': zh_tw.id}])
+            WebUser.create([{
+                        'email': 'chen@example.com',
+                        'password': 'portal-c-password',
+                        'party': contact.id,
+                        'secondary_parties': [('add', [account.id])],
+                        }])
+            closed, = Ticket.create([{
+                        'company': company.id,
+                        'subject': 'Cathay closed ticket',
+                        'account': account.id,
+                        'contact': contact.id,
+                        'channel': 'email',
+                        }])
+            Ticket.write([closed], {'state': 'closed'})
+            survey, = Survey.search([('ticket', '=', closed.id)])
+            out['c'] = {
+                'closed': closed.id,
+                'survey_token': survey.get_token(),
+                }
         transaction.commit()
     print(json.dumps(out))
     ''')
@@ -162,6 +196,25 @@ AGE_SESSION_SCRIPT = textwrap.dedent('''
                 where=table.key == sys.argv[1]))
         transaction.commit()
     ''')
+
+
+SUBJECTS_SCRIPT = textwrap.dedent('''
+    import json, sys
+    from trytond.pool import Pool
+    from trytond.transaction import Transaction
+    from trytond.tests.test_tryton import DB_NAME
+    with Transaction().start(DB_NAME, 0, readonly=True) as transaction:
+        pool = Pool(DB_NAME)
+        pool.init()
+        table = pool.get('hitech.ticket').__table__()
+        cursor = transaction.connection.cursor()
+        ids = [int(i) for i in sys.argv[1].split(',')]
+        cursor.execute(*table.select(table.subject,
+                where=table.id.in_(ids) | (table.number == sys.argv[2]),
+                order_by=[table.id]))
+        print(json.dumps([subject for subject, in cursor]))
+    ''')
+CJK = re.compile('[\u3400-\u9fff]')
 
 
 class Client:
@@ -250,7 +303,7 @@ class Browser:
         return status, body.decode('utf-8'), headers
 
     def login(self, key):
-        email = {'a': 'alice@example.com', 'b': 'bob@example.com'}[key]
+        email = EMAILS[key]
         status, _, headers = self.request('POST', 'login.html', {
                 'email': email, 'password': 'portal-%s-password' % key})
         self.test.assertEqual(status, 303)
@@ -325,7 +378,7 @@ class PortalHTTPTestCase(unittest.TestCase):
             connection.close()
 
     def login(self, key, mode='cookie'):
-        email = {'a': 'alice@example.com', 'b': 'bob@example.com'}[key]
+        email = EMAILS[key]
         status, body, headers = self.http('POST', 'login', json.dumps({
                     'email': email,
                     'password': 'portal-%s-password' % key,
@@ -659,6 +712,42 @@ class PortalHTTPTestCase(unittest.TestCase):
 
     # HTML -------------------------------------------------------------------
 
+    def test_script_subject_stored_raw(self):
+        "A scripted subject is stored as sent and escaped once in HTML"
+        subject = '<script>alert(1)</script>'
+        alice = self.login('a')
+        status, data = alice.json('POST', 'tickets', {'subject': subject})
+        self.assertEqual(status, 201, data)
+        self.assertEqual(data['subject'], subject)
+        ids = [data['id']]
+        browser = Browser(self)
+        browser.login('a')
+        status, _, headers = browser.request('POST', 'tickets.html', {
+                'subject': subject, 'csrf_token': browser.csrf()})
+        self.assertEqual(status, 303)
+        ids.append(int(re.fullmatch(r'tickets/(\d+)\.html',
+                    browser.location(headers)).group(1)))
+        status, body, _ = self.server.request('POST',
+            '/%s/hitech/ticket' % self.db_name, json.dumps({
+                    'subject': subject,
+                    'email': 'script%s@example.com' % os.getpid(),
+                    }).encode(), {'Content-Type': 'application/json'})
+        self.assertEqual(status, 201, body)
+        number = json.loads(body)['number']
+        # the database holds what was sent, not an escaped text
+        stored = json.loads(self.server.run_script(SUBJECTS_SCRIPT,
+                ','.join(map(str, ids)), number).strip().splitlines()[-1])
+        self.assertEqual(stored, [subject] * 3)
+        for ticket in ids:
+            status, data = alice.json('GET', 'tickets/%s' % ticket)
+            self.assertEqual(data['subject'], subject)
+            status, body, _ = browser.request(
+                'GET', 'tickets/%s.html' % ticket)
+            self.assertEqual(status, 200)
+            self.assertNotIn('<script>', body)
+            self.assertIn('&lt;script&gt;alert(1)&lt;/script&gt;', body)
+            self.assertNotIn('&amp;lt;', body)
+
     def test_html_escaped(self):
         "Script in subjects and bodies comes back escaped"
         alice = self.login('a')
@@ -980,6 +1069,239 @@ class PortalHTTPTestCase(unittest.TestCase):
         status, _, headers = browser.request('GET', 'tickets.html')
         self.assertEqual(status, 303)
         self.assertEqual(browser.location(headers), 'login.html')
+
+    # Language ---------------------------------------------------------------
+
+    def assertLanguage(self, headers, tag, body=None):
+        "The answer is in the language of tag (and so is its page)"
+        self.assertEqual(headers['Content-Language'], tag)
+        self.assertIn('Accept-Language', headers['Vary'])
+        if body is not None:
+            self.assertIn('<html lang="%s">' % tag, body)
+
+    def test_language_login_page(self):
+        "The login page speaks the language of the browser"
+        browser = Browser(self)
+        status, body, headers = browser.request('GET', 'login.html',
+            headers={'Accept-Language': 'zh-CN,zh;q=0.9'})
+        self.assertEqual(status, 200)
+        self.assertLanguage(headers, 'zh-CN', body)
+        for text in ['<title>登录客户门户</title>', '电子邮件', '密码',
+                '>登录</button>']:
+            self.assertIn(text, body)
+        self.assertNotIn('Log in', body)
+        # Traditional Chinese by region or script, before another language
+        for accept in ['zh-TW', 'zh-HK,zh;q=0.8', 'zh-Hant-TW',
+                'de, zh-Hant;q=0.5, en;q=0.4', 'zh, zh-TW;q=0.8']:
+            status, body, headers = browser.request('GET', 'login.html',
+                headers={'Accept-Language': accept})
+            self.assertLanguage(headers, 'zh-TW', body)
+            self.assertIn('<title>登入客戶入口網站</title>', body)
+            self.assertIn('電子郵件', body)
+        # a bare zh is Simplified Chinese; a preference wins over the order
+        for accept in ['zh', 'en;q=0.5, zh-CN']:
+            status, body, headers = browser.request('GET', 'login.html',
+                headers={'Accept-Language': accept})
+            self.assertLanguage(headers, 'zh-CN', body)
+        # refused logins answer in the browser's language
+        status, body, headers = browser.request('POST', 'login.html', {
+                'email': 'nobody-zh%s@example.com' % os.getpid(),
+                'password': 'wrong'}, headers={'Accept-Language': 'zh-CN'})
+        self.assertEqual(status, 401)
+        self.assertLanguage(headers, 'zh-CN', body)
+        self.assertIn('电子邮件或密码错误。', body)
+        status, body, headers = browser.request('POST', 'login.html', {
+                'email': 'chen@example.com', 'password': ''},
+            headers={'Accept-Language': 'zh-TW'})
+        self.assertEqual(status, 400)
+        self.assertIn('欄位「password」為必填項。', body)
+        status, data = Client(self).json('GET', 'tickets',
+            headers={'Accept-Language': 'zh-CN'})
+        self.assertEqual(status, 401)
+        self.assertEqual(data['message'],
+            '请先登录客户门户；您的登录状态可能已过期或已注销。')
+        # no token: the survey link's error page
+        status, body, headers = browser.request('GET', 'survey',
+            headers={'Accept-Language': 'zh-TW'})
+        self.assertEqual(status, 400)
+        self.assertLanguage(headers, 'zh-TW', body)
+        self.assertIn('此調查連結無效', body)
+
+    def test_language_query(self):
+        "?lang= chooses a translatable language for the anonymous pages"
+        browser = Browser(self)
+        status, body, headers = browser.request('GET',
+            'login.html?lang=zh_TW', headers={'Accept-Language': 'en'})
+        self.assertLanguage(headers, 'zh-TW', body)
+        self.assertIn('登入客戶入口網站', body)
+        # the form keeps it
+        self.assertIn('action="/%s/hitech/portal/login.html?lang=zh_TW"'
+            % self.db_name, body)
+        status, body, headers = browser.request('POST',
+            'login.html?lang=zh_TW', {
+                'email': 'nobody-tw%s@example.com' % os.getpid(),
+                'password': 'wrong'}, headers={'Accept-Language': 'en'})
+        self.assertEqual(status, 401)
+        self.assertIn('電子郵件或密碼錯誤。', body)
+        self.assertIn('login.html?lang=zh_TW"', body)
+        # a language that is not translatable, or no language, is ignored
+        for value in ['fr', 'de_DE', 'zh_TW%22%3E', 'x' * 50, '']:
+            status, body, headers = browser.request('GET',
+                'login.html?lang=%s' % value)
+            self.assertEqual(status, 200, value)
+            self.assertLanguage(headers, 'en', body)
+            self.assertIn('Log in to the customer portal', body)
+            self.assertIn('login.html"', body)
+
+    def test_language_fallback(self):
+        "An unknown or no Accept-Language gives the default, English"
+        browser = Browser(self)
+        for headers in [{'Accept-Language': 'fr-FR,de;q=0.8'}, {},
+                {'Accept-Language': '*'}, {'Accept-Language': 'zh;q=0'},
+                {'Accept-Language': ',;q=x;;, -'}]:
+            status, body, answer = browser.request(
+                'GET', 'login.html', headers=headers)
+            self.assertEqual(status, 200, headers)
+            self.assertLanguage(answer, 'en', body)
+            self.assertIn('<title>Log in to the customer portal</title>',
+                body)
+            self.assertFalse(CJK.search(body), headers)
+        status, data = Client(self).json('GET', 'tickets',
+            headers={'Accept-Language': 'fr'})
+        self.assertEqual(status, 401)
+        self.assertTrue(data['message'].startswith('Log in to the portal'))
+        # a user without a language follows the browser
+        browser.login('a')
+        status, body, headers = browser.request('GET', 'tickets.html',
+            headers={'Accept-Language': 'ja, fr;q=0.5'})
+        self.assertLanguage(headers, 'en', body)
+        self.assertIn('<h1>Your tickets</h1>', body)
+        alice = self.login('a')
+        status, data = alice.json('GET', 'me',
+            headers={'Accept-Language': 'zh-HK'})
+        self.assertEqual(data['language'], 'zh_TW')
+        status, body, headers = browser.request('GET', 'tickets.html',
+            headers={'Accept-Language': 'zh-CN'})
+        self.assertLanguage(headers, 'zh-CN', body)
+        self.assertIn('<h1>您的工单</h1>', body)
+        self.assertIn('<th>主题</th>', body)
+
+    def test_language_party(self):
+        "A user whose party reads zh_TW gets pages and errors in it"
+        english = {'Accept-Language': 'en-US,en;q=0.9'}
+        browser = Browser(self)
+        browser.login('c')
+        status, body, headers = browser.request('GET', 'tickets.html',
+            headers=english)
+        self.assertEqual(status, 200)
+        self.assertLanguage(headers, 'zh-TW', body)
+        for text in [
+                '<title>您的工單</title>', '<h2 id="new">新增工單</h2>',
+                '<th>主題</th>', '<th>狀態</th>', '<td>已關閉</td>',
+                '優先順序', '序列號', '<option value="normal" selected>普通',
+                '>登出</button>', '>提交工單</button>', '>搜尋</button>',
+                'Cathay closed ticket']:
+            self.assertIn(text, body)
+        for text in ['您的工单', '主题', 'Your tickets', 'Subject']:
+            self.assertNotIn(text, body)
+        status, body, headers = browser.request('GET',
+            'tickets/%s.html' % self.data['c']['closed'], headers=english)
+        self.assertEqual(status, 200)
+        self.assertLanguage(headers, 'zh-TW', body)
+        self.assertIn('已關閉：請另行提交新工單。', body)
+        # a refused ticket: the form again with the reason
+        status, body, headers = browser.request('POST', 'tickets.html', {
+                'description': 'no subject', 'csrf_token': browser.csrf()},
+            headers=english)
+        self.assertEqual(status, 400)
+        self.assertLanguage(headers, 'zh-TW', body)
+        self.assertIn('欄位「subject」為必填項。', body)
+        # the JSON routes
+        chen = self.login('c')
+        status, body, headers = chen.request('POST', 'tickets',
+            {'description': 'no subject'}, headers=english)
+        self.assertEqual(status, 400)
+        self.assertLanguage(headers, 'zh-TW')
+        self.assertEqual(json.loads(body), {'error': 'invalid',
+                'message': '欄位「subject」為必填項。'})
+        status, data = chen.json('POST', 'tickets', {'subject': 'x' * 201})
+        self.assertEqual(status, 400)
+        self.assertEqual(data['message'], '欄位「subject」超過 200 個字元。')
+        status, data = chen.json('GET', 'tickets', headers=english)
+        self.assertEqual([t['state_label'] for t in data['tickets']],
+            ['已關閉'])
+        status, data = chen.json('GET', 'me', headers=english)
+        self.assertEqual(data['language'], 'zh_TW')
+        # the login page after the logout keeps the language
+        token = browser.csrf()
+        status, _, headers = browser.request('POST', 'logout.html',
+            {'csrf_token': token}, headers=english)
+        self.assertEqual(status, 303)
+        self.assertEqual(browser.location(headers), 'login.html?lang=zh_TW')
+
+    def test_language_survey_link(self):
+        "The survey link opens in the language of the customer"
+        token = urllib.parse.quote(self.data['c']['survey_token'])
+        browser = Browser(self)
+        status, body, headers = browser.request('GET',
+            'survey?token=%s' % token, headers={'Accept-Language': 'en'})
+        self.assertEqual(status, 200)
+        self.assertLanguage(headers, 'zh-TW', body)
+        for text in ['<h1>滿意度調查</h1>', '您對我們處理您請求的情況滿意嗎？',
+                '意見（選填）', '>傳送</button>', 'Cathay closed ticket']:
+            self.assertIn(text, body)
+        # the lang parameter wins, and the form keeps it
+        status, body, headers = browser.request('GET',
+            'survey?token=%s&lang=zh_CN' % token)
+        self.assertLanguage(headers, 'zh-CN', body)
+        self.assertIn('<h1>满意度调查</h1>', body)
+        self.assertIn('&amp;lang=zh_CN"', body)
+        # a refused answer is in the customer's language too
+        status, body, headers = browser.request('POST',
+            'survey?token=%s' % token, {'rating': '9'},
+            headers={'Accept-Language': 'en'})
+        self.assertEqual(status, 400, body)
+        self.assertLanguage(headers, 'zh-TW', body)
+        self.assertIn('請選擇 1（非常不滿意）到 5（非常滿意）之間的評分。', body)
+
+    def test_language_web_form(self):
+        "The public ticket form answers in the browser's language"
+        for accept, message in [
+                ('zh-TW', '欄位「subject」為必填項。'),
+                ('zh-CN', '字段“subject”为必填项。'),
+                ('fr', 'The field "subject" is required.')]:
+            status, body, headers = self.server.request('POST',
+                '/%s/hitech/ticket' % self.db_name,
+                json.dumps({'email': 'form@example.com'}).encode(), {
+                    'Content-Type': 'application/json',
+                    'Accept-Language': accept})
+            self.assertEqual(status, 400, body)
+            self.assertEqual(json.loads(body)['error'], message)
+            self.assertEqual(headers['Content-Language'],
+                accept if accept != 'fr' else 'en')
+
+
+class LanguageMatchTestCase(unittest.TestCase):
+    "The language of an Accept-Language header among the translatable"
+
+    def test_match(self):
+        from trytond.modules.hitech_service.portal import match_language
+        codes = ['en', 'zh_CN', 'zh_TW']
+        for accepted, code in [
+                ([('zh-CN', 1), ('zh', 0.9)], 'zh_CN'),
+                ([('zh-tw', 1)], 'zh_TW'),
+                ([('zh-Hant-HK', 1)], 'zh_TW'),
+                ([('zh-SG', 1)], 'zh_CN'),
+                ([('zh', 1)], 'zh_CN'),
+                ([('zh', 1), ('zh-TW', 0.5)], 'zh_TW'),
+                ([('fr', 1), ('en-GB', 0.5)], 'en'),
+                ([('fr', 1), ('*', 0.5)], None),
+                ([('zh-CN', 0)], None),
+                ([], None)]:
+            with self.subTest(accepted=accepted):
+                self.assertEqual(match_language(accepted, codes), code)
+        self.assertEqual(match_language([('zh-TW', 1)], ['en', 'zh_CN']),
+            'zh_CN')
 
 
 if __name__ == '__main__':

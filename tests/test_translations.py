@@ -6,13 +6,17 @@ loads them with.  Checked for every module and language: the file parses,
 every translation keeps the placeholders of its source (a missing or
 renamed ``%(name)s`` makes gettext fail at run time), no entry is there
 twice, zh_TW has the same entries as zh_CN and no Simplified characters,
-no English was pasted as a translation, and the share of translated
-entries stays above the floor measured when the files were written.
+no English was pasted as a translation, no entry is fuzzy (Tryton does
+not use fuzzy translations: the English text is shown), the share of
+translated entries stays above the floor measured when the files were
+written, and every message of the customer portal and the ticket web form
+is translated.
 Regenerate the files with tools/i18n_export.py (doc/translations.rst).
 """
 import os
 import re
 import unittest
+import xml.etree.ElementTree as ET
 
 import polib
 
@@ -33,6 +37,15 @@ LATIN = {
     }
 # Simplified-only characters that must not remain in zh_TW.
 SIMPLIFIED = set('们这为说时国门关开发户设数讯务单线报录页销务见')
+
+
+# The customer facing code: every message it shows must be translated.
+PORTAL_SOURCES = [
+    ('hitech_service', 'portal.py'),
+    ('hitech_service', 'routes.py'),
+    ('hitech_service', 'web_form.py'),
+    ]
+MESSAGE_ID = re.compile(r"""['"](?:hitech_service\.)?(msg_[a-z0-9_]+)['"]""")
 
 
 def po_path(module, lang):
@@ -100,3 +113,32 @@ class TranslationsTestCase(unittest.TestCase):
                         module, lang, done, len(entries), 100 * ratio))
                 with self.subTest(module=module, lang=lang):
                     self.assertGreaterEqual(ratio, FLOOR)
+
+    def test_not_fuzzy(self):
+        "No entry is fuzzy: Tryton shows the English text of those"
+        for module in MODULES:
+            for lang in LANGUAGES:
+                fuzzy = [e.msgctxt for e in self.entries(module, lang)
+                    if 'fuzzy' in e.flags]
+                with self.subTest(module=module, lang=lang):
+                    self.assertEqual(fuzzy, [])
+
+    def test_portal_messages(self):
+        "Every message the portal and the web form show is translated"
+        for module, name in PORTAL_SOURCES:
+            folder = os.path.join(ROOT, 'addons', module)
+            with open(os.path.join(folder, name), encoding='utf-8') as fp:
+                used = set(MESSAGE_ID.findall(fp.read()))
+            self.assertTrue(used, name)
+            declared = {record.get('id') for record in ET.parse(
+                    os.path.join(folder, 'message.xml')).iter('record')
+                if record.get('model') == 'ir.message'}
+            with self.subTest(module=module, source=name):
+                self.assertEqual(used - declared, set())
+            for lang in LANGUAGES:
+                translated = {e.msgctxt.split(':')[-1]
+                    for e in self.entries(module, lang)
+                    if e.msgctxt.startswith('model:ir.message,text:')
+                    and e.msgstr and 'fuzzy' not in e.flags}
+                with self.subTest(module=module, source=name, lang=lang):
+                    self.assertEqual(used - translated, set())

@@ -242,6 +242,138 @@ def _scoped_party(pool, web_user, party_id):
     return Party(party_id)
 
 
+# Language ------------------------------------------------------------------
+#
+# The pages and messages speak the language of the customer: the language
+# of the web user's party, else the best translatable language of the
+# browser's Accept-Language header, else the company's or the server's.
+
+# browser tags naming a script or region of the Chinese translations
+LANGUAGE_ALIASES = {
+    'zh-hant': 'zh-tw',
+    'zh-hk': 'zh-tw',
+    'zh-mo': 'zh-tw',
+    'zh-hans': 'zh-cn',
+    'zh-sg': 'zh-cn',
+    'zh-my': 'zh-cn',
+    }
+# the preferences of a header read at most (a long header costs nothing)
+MAX_ACCEPTED_LANGUAGES = 20
+
+
+def language_tag(code):
+    "The BCP 47 tag of a Tryton language code: zh_CN gives zh-CN"
+    return (code or '').replace('_', '-')
+
+
+def _normal_tag(value):
+    return language_tag(value).lower()
+
+
+def _exact_language(tag, by_tag):
+    """The code of by_tag (lower case tags to codes) for tag, or one of
+    its prefixes or their aliases (zh-Hant-HK, zh-Hant, zh-TW)"""
+    subtags = tag.split('-')
+    for i in range(len(subtags), 0, -1):
+        prefix = '-'.join(subtags[:i])
+        for candidate in [prefix, LANGUAGE_ALIASES.get(prefix)]:
+            if candidate in by_tag:
+                return by_tag[candidate]
+
+
+def match_language(accepted, codes):
+    """The code among codes (Tryton language codes) that best answers
+    accepted, the (tag, quality) pairs of an Accept-Language header best
+    first, or None.
+
+    The first preference that names a language of codes wins: its tag,
+    then its prefixes (and their aliases: zh-HK and zh-Hant are zh-TW),
+    then any region of its language (zh gives zh_CN, or zh_TW when the
+    header names it later); ``*`` names none."""
+    by_tag = {_normal_tag(c): c for c in codes}
+    tags = [_normal_tag(tag) for tag, quality in
+        list(accepted)[:MAX_ACCEPTED_LANGUAGES]
+        if quality > 0 and tag and tag != '*']
+    for i, tag in enumerate(tags):
+        code = _exact_language(tag, by_tag)
+        if code:
+            return code
+        primary = tag.split('-')[0]
+        same = sorted(c for t, c in by_tag.items()
+            if t.split('-')[0] == primary)
+        if same:
+            for later in tags[i + 1:]:
+                code = _exact_language(later, by_tag)
+                if code in same:
+                    return code
+            return same[0]
+
+
+def query_language(request, pool):
+    "The translatable language of the lang query parameter, or None"
+    Lang = pool.get('ir.lang')
+    value = request.args.get('lang')
+    if not value or len(value) > 20:
+        return None
+    codes = {_normal_tag(c): c for c in Lang.get_translatable_languages()}
+    return codes.get(_normal_tag(value))
+
+
+def default_language(pool, company=None):
+    """The language of company's party when translatable, else the default
+    language of the server (``[database] language``)"""
+    Company = pool.get('company.company')
+    Configuration = pool.get('ir.configuration')
+    if company is None:
+        companies = Company.search([], limit=2)
+        if len(companies) == 1:
+            company, = companies
+    if company:
+        code = party_language(pool, company.party, company)
+        if code:
+            return code
+    return Configuration.get_language()
+
+
+def request_language(request, pool, query=False, company=None):
+    """The language of an anonymous request: the lang query parameter
+    (when query), else the best translatable language of its
+    Accept-Language header, else the default language of company"""
+    Lang = pool.get('ir.lang')
+    code = query_language(request, pool) if query else None
+    return (code
+        or match_language(request.accept_languages,
+            Lang.get_translatable_languages())
+        or default_language(pool, company))
+
+
+def party_language(pool, party, company=None):
+    "The language of party (for company) when translatable, else None"
+    Lang = pool.get('ir.lang')
+    Party = pool.get('party.party')
+    if not party:
+        return None
+    # the language of a party may be set per company
+    with Transaction().set_context(company=company.id if company else None):
+        lang = Party(party.id).lang
+    if lang and lang.code in Lang.get_translatable_languages():
+        return lang.code
+
+
+def user_language(request, pool, user):
+    """The language of the portal user: its party's when translatable,
+    else the language of its request"""
+    company = user.get_portal_company()
+    return (party_language(pool, user.party, company)
+        or request_language(request, pool, company=company))
+
+
+def field_labels(Model, names):
+    "The labels of the fields names of Model in the language of the context"
+    return {name: definition['string']
+        for name, definition in Model.fields_get(names).items()}
+
+
 # Sessions and CSRF ---------------------------------------------------------
 
 def _csrf_token(pool, session_key):
@@ -315,10 +447,18 @@ def _headers(response):
     return response
 
 
+def _language_headers(response):
+    "The language of the answer: that of the context it was made in"
+    response.headers['Content-Language'] = language_tag(
+        Transaction().language)
+    response.vary.add('Accept-Language')
+    return response
+
+
 def json_response(data, status=200):
-    return _headers(Response(
-            json.dumps(data, default=_json_default), status=status,
-            content_type='application/json'))
+    return _headers(_language_headers(Response(
+                json.dumps(data, default=_json_default), status=status,
+                content_type='application/json')))
 
 
 def _json_default(value):
@@ -329,11 +469,12 @@ def _json_default(value):
 
 def html_response(body, title, status=200):
     page = (
-        '<!DOCTYPE html><html><head><meta charset="utf-8">'
+        '<!DOCTYPE html><html lang="%s"><head><meta charset="utf-8">'
         '<title>%s</title></head><body>%s</body></html>' % (
+            html.escape(language_tag(Transaction().language)),
             html.escape(title), body))
-    response = Response(page, status=status,
-        content_type='text/html; charset=utf-8')
+    response = _language_headers(Response(page, status=status,
+            content_type='text/html; charset=utf-8'))
     response.headers['Content-Security-Policy'] = (
         "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
     return _headers(response)
@@ -375,20 +516,21 @@ def _error(request, status, code, message):
     return json_response({'error': code, 'message': message}, status)
 
 
-def portal_route(path, methods, login=True, max_size=None, page=False):
+def portal_route(path, methods, login=True, max_size=None, page=False,
+        language=None):
     """Declare a portal route: the database transaction, the web user (401
-    or 403 otherwise) and clean JSON errors, never a trace.
+    or 403 otherwise) and clean JSON errors, never a trace, in the
+    language of the user (or of the request).
 
     A page (HTML) route redirects to the login page instead of 401 and
-    takes the CSRF token of its forms from their csrf_token field."""
+    takes the CSRF token of its forms from their csrf_token field.
+    language(request, pool) may give the language of a route without
+    login that knows its customer (None keeps that of the request)."""
     def decorator(func):
-        @wraps(func)
-        def wrapper(request, pool, *args, **kwargs):
+        def answer(request, call):
+            "The result of call, or the clean answer of its error"
             try:
-                if login:
-                    kwargs['user'], kwargs['session'] = _authenticate(
-                        request, pool, form_token=page)
-                return func(request, pool, *args, **kwargs)
+                return call()
             except (TransactionError, backend.DatabaseOperationalError):
                 # with_transaction retries with the tables locked
                 raise
@@ -409,6 +551,32 @@ def portal_route(path, methods, login=True, max_size=None, page=False):
                 logger.exception("portal route %s failed", path)
                 return _error(request, 500, 'internal',
                     gettext('hitech_service.msg_portal_internal'))
+
+        @wraps(func)
+        def wrapper(request, pool, *args, **kwargs):
+            def user_route():
+                user, session = _authenticate(
+                    request, pool, form_token=page)
+                # the route, and its errors, in the user's language
+                with Transaction().set_context(
+                        language=user_language(request, pool, user)):
+                    return answer(request, lambda: func(
+                            request, pool, *args, user=user,
+                            session=session, **kwargs))
+
+            def request_route():
+                # before the user is known (anonymous pages, login, 401):
+                # the language of the request
+                with Transaction().set_context(language=request_language(
+                            request, pool, query=not login)):
+                    if login:
+                        return answer(request, user_route)
+                    code = language(request, pool) if language else None
+                    with Transaction().set_context(
+                            language=code or Transaction().language):
+                        return answer(request,
+                            lambda: func(request, pool, *args, **kwargs))
+            return answer(request, request_route)
         route = with_pool(with_transaction()(wrapper))
         if max_size:
             route = set_max_request_size(max_size)(route)
@@ -646,6 +814,8 @@ def logout(request, pool, user, session):
 def me(request, pool, user, session):
     result = {
         'email': user.email,
+        # the language of the portal's texts for the user
+        'language': Transaction().language,
         'party': _party(user.party),
         'parties': [_party(p) for p in [user.party] + list(
                 user.secondary_parties) if p],
@@ -952,16 +1122,36 @@ def survey_answer(pool, token, rating, comment=None):
     return survey
 
 
-@portal_route('/survey', ['GET'], login=False)
+def survey_language(request, pool):
+    """The language of the customer the survey of the request's token was
+    sent to, None when the lang parameter chooses or the token opens no
+    survey"""
+    if query_language(request, pool):
+        return None
+    token = request.args.get('token')
+    if not token:
+        return None
+    try:
+        survey = survey_open(pool, token[:200])
+    except UserError:
+        return None
+    return party_language(pool, survey.contact, survey.company)
+
+
+@portal_route('/survey', ['GET'], login=False, language=survey_language)
 def survey_page(request, pool):
     token = _survey_token(request)
     survey = survey_open(pool, token)
-    action = '?token=%s' % token
-    return html_response(_survey_form(survey, action),
+    query = {'token': token}
+    language = query_language(request, pool)
+    if language:
+        query['lang'] = language
+    return html_response(
+        _survey_form(survey, '?' + urllib.parse.urlencode(query)),
         gettext('hitech_service.msg_survey_page_title'))
 
 
-@portal_route('/survey', ['POST'], login=False)
+@portal_route('/survey', ['POST'], login=False, language=survey_language)
 def survey_post(request, pool):
     token = _survey_token(request)
     if request.mimetype == 'application/json':
@@ -1048,7 +1238,15 @@ def _nav(request, pool, session):
         _msg('msg_portal_page_logout'))
 
 
-def _login_form(request, error=None, email=''):
+def _login_url(request, pool):
+    "The login page, keeping the language chosen by the lang parameter"
+    code = query_language(request, pool)
+    if code:
+        return 'login.html?' + urllib.parse.urlencode({'lang': code})
+    return 'login.html'
+
+
+def _login_form(request, pool, error=None, email=''):
     title = gettext('hitech_service.msg_portal_page_login')
     body = '<h1>%s</h1>' % html.escape(title)
     if error:
@@ -1060,7 +1258,7 @@ def _login_form(request, error=None, email=''):
         '<p><label>%s<br><input type="password" name="password" '
         'autocomplete="current-password" required></label></p>'
         '<p><button type="submit">%s</button></p></form>') % (
-        html.escape(_url(request, 'login.html')),
+        html.escape(_url(request, _login_url(request, pool))),
         _msg('msg_portal_page_email'), html.escape(email[:320]),
         _msg('msg_portal_page_password'),
         _msg('msg_portal_page_login_button'))
@@ -1069,7 +1267,7 @@ def _login_form(request, error=None, email=''):
 
 @portal_route('/login.html', ['GET'], login=False)
 def login_page(request, pool):
-    body, title = _login_form(request)
+    body, title = _login_form(request, pool)
     return html_response(body, title)
 
 
@@ -1086,11 +1284,11 @@ def login_page_post(request, pool):
     except PortalHTTPError as e:
         if e.status != 400:
             raise
-        body, title = _login_form(request, e.message, email)
+        body, title = _login_form(request, pool, e.message, email)
         return html_response(body, title, status=400)
     if not user:
         # the failed attempt web_user recorded is committed
-        body, title = _login_form(request,
+        body, title = _login_form(request, pool,
             gettext('hitech_service.msg_portal_login_failed'), email)
         return html_response(body, title, status=401)
     key = user.new_session()
@@ -1104,8 +1302,13 @@ def login_page_post(request, pool):
 
 @portal_route('/logout.html', ['POST'], page=True)
 def logout_page(request, pool, user, session):
+    page = 'login.html'
+    language = Transaction().language
+    if language != request_language(request, pool):
+        # the login page in the language of the user, not of the browser
+        page += '?' + urllib.parse.urlencode({'lang': language})
     return _end_session(request, pool, session,
-        redirect_response(request, 'login.html'))
+        redirect_response(request, page))
 
 
 def _new_ticket_form(request, pool, user, session, values=None,
@@ -1114,14 +1317,18 @@ def _new_ticket_form(request, pool, user, session, values=None,
     Ticket = pool.get('hitech.ticket')
     e = html.escape
     values = values or {}
+    labels = field_labels(Ticket,
+        ['account', 'subject', 'description', 'priority', 'serial_number'])
 
     def value(name):
         return e((values.get(name) or '')[:MAX_TEXT])
 
-    labels = dict(Ticket.fields_get(['priority'])['priority']['selection'])
+    selection = dict(
+        Ticket.fields_get(['priority'])['priority']['selection'])
     priority = values.get('priority') or 'normal'
     priorities = ''.join('<option value="%s"%s>%s</option>' % (
-            p, ' selected' if p == priority else '', e(labels.get(p, p)))
+            p, ' selected' if p == priority else '',
+            e(selection.get(p, p)))
         for p in ['low', 'normal', 'high'])
     # the default account of new_ticket comes first
     parties = list(user.secondary_parties) + (
@@ -1129,7 +1336,7 @@ def _new_ticket_form(request, pool, user, session, values=None,
     party = ''
     if len(parties) > 1:
         party = '<p><label>%s<br><select name="party">%s</select>' \
-            '</label></p>' % (e(Ticket.account.string), ''.join(
+            '</label></p>' % (e(labels['account']), ''.join(
                 '<option value="%d"%s>%s</option>' % (p.id,
                     ' selected' if str(p.id) == values.get('party') else '',
                     e(p.rec_name))
@@ -1149,10 +1356,10 @@ def _new_ticket_form(request, pool, user, session, values=None,
         '<p><button type="submit">%s</button></p></form>') % (
         _msg('msg_portal_page_new_ticket'), alert,
         e(_url(request, 'tickets.html')), _csrf_field(pool, session),
-        e(Ticket.subject.string), value('subject'), party,
-        e(Ticket.description.string), MAX_TEXT, value('description'),
-        e(Ticket.priority.string), priorities,
-        e(Ticket.serial_number.string), value('serial_number'),
+        e(labels['subject']), value('subject'), party,
+        e(labels['description']), MAX_TEXT, value('description'),
+        e(labels['priority']), priorities,
+        e(labels['serial_number']), value('serial_number'),
         _msg('msg_portal_page_create'))
 
 
@@ -1178,12 +1385,13 @@ def _tickets_page(request, pool, user, session, values=None, error=None,
             e(t.subject or ''), e(_state_label(t, 'state') or ''),
             e(str(t.sla_deadline or ''))) for t in records)
     title = gettext('hitech_service.msg_portal_page_tickets')
+    labels = field_labels(Ticket, ['subject', 'state', 'sla_deadline'])
     return html_response(
         '%s<h1>%s</h1><table><tr><th>#</th><th>%s</th><th>%s</th>'
         '<th>%s</th></tr>%s</table>%s<h2>%s</h2>%s' % (
             _nav(request, pool, session),
-            e(title), e(Ticket.subject.string), e(Ticket.state.string),
-            e(Ticket.sla_deadline.string), rows,
+            e(title), e(labels['subject']), e(labels['state']),
+            e(labels['sla_deadline']), rows,
             _new_ticket_form(request, pool, user, session, values, error),
             _msg('msg_portal_page_kb'), _kb_form(request)), title,
         status=status)
@@ -1249,8 +1457,9 @@ def ticket_page(request, pool, ticket_id, user, session):
     attachments = ''.join(
         '<li><a href="%s">%s</a></li>' % (download(a['id']), e(a['name']))
         for a in detail['attachments'])
-    sla = ''.join('<li>%s: %s</li>' % (
-            e(record.__class__._fields[name].string), e(str(value)))
+    labels = field_labels(record.__class__,
+        [n for n in detail['sla'] if n != 'overdue'])
+    sla = ''.join('<li>%s: %s</li>' % (e(labels[name]), e(str(value)))
         for name, value in detail['sla'].items()
         if name != 'overdue' and value)
     surveys = ''.join(

@@ -4,6 +4,8 @@
 Form-encoded or JSON; answers JSON.  201 with the ticket number, 202 when
 the honeypot field is filled (nothing is created), 4xx with
 {"status": "error", "code": ..., "error": ..., "field": ...} otherwise.
+The messages are in the best translatable language of the request's
+Accept-Language header (the server's default otherwise).
 """
 import json
 import logging
@@ -20,6 +22,7 @@ from trytond.transaction import Transaction
 from trytond.wsgi import app
 
 from . import web_form
+from .portal import language_tag, request_language
 
 logger = logging.getLogger(__name__)
 # hard cap read before the database is reached; the configured size of the
@@ -29,8 +32,12 @@ MAX_REQUEST_SIZE = config.getint(
 
 
 def _json(status, value):
-    return Response(
+    response = Response(
         json.dumps(value), status=status, content_type='application/json')
+    response.headers['Content-Language'] = language_tag(
+        Transaction().language)
+    response.vary.add('Accept-Language')
+    return response
 
 
 def _values(request):
@@ -61,6 +68,12 @@ def _values(request):
 @with_pool
 @with_transaction()
 def ticket_form(request, pool):
+    with Transaction().set_context(
+            language=request_language(request, pool)):
+        return _ticket_form(request, pool)
+
+
+def _ticket_form(request, pool):
     Configuration = pool.get('hitech.service.configuration')
     config_ = Configuration(1)
     ip_address = request.remote_addr or 'unknown'
