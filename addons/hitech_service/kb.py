@@ -29,11 +29,11 @@ try:
 except ImportError:
     fuzz = process = None
 
-from sql import Cast, Literal, Select, Union
+from sql import Cast, Literal, Null, Select, Union
 from sql.aggregate import Count, Max, Sum
-from sql.conditionals import Case
+from sql.conditionals import Case, Coalesce
 from sql.functions import Function
-from sql.operators import BinaryOperator
+from sql.operators import BinaryOperator, Exists
 
 from trytond import backend
 from trytond.i18n import gettext
@@ -78,6 +78,10 @@ MIN_CANDIDATES = 50
 BEST_FACTOR = 4
 # On other backends, at most this many candidates are scored
 FALLBACK_CANDIDATES = 2000
+# A query token whose words are in more than this share of the articles
+# (as "error" in "error code 42") does not choose the candidates when a
+# rarer token is there: it is only used to rank them
+FREQUENT_SHARE = 0.2
 
 _WORD_RE = re.compile(r'[^\W_]+')
 
@@ -709,6 +713,33 @@ class Article(Workflow, ModelSQL, ModelView):
             limit=limit)
 
     @classmethod
+    def _selective_tokens(cls, tokens):
+        """Return the tokens the candidates are searched for: without the
+        frequent ones (words in more than FREQUENT_SHARE of the articles)
+        when a rarer token remains, else the least frequent token alone.
+        A frequent word has tens of thousands of postings: aggregating
+        them took most of the time of a query, for candidates the rarer
+        tokens choose anyway."""
+        pool = Pool()
+        Word = pool.get('hitech.kb.word')
+        if len(tokens) < 2:
+            return tokens
+        # a token without words finds nothing: it never chooses
+        frequencies = Word.frequencies(tokens)
+        if not frequencies:
+            return tokens
+        # the statistics of the database may be reset (after a crash):
+        # then the most frequent word stands for the number of articles
+        articles = max(cls.estimated_count(), max(frequencies.values()))
+        most = FREQUENT_SHARE * articles
+        selective = [t for i, t in enumerate(tokens)
+            if i in frequencies and frequencies[i] <= most]
+        if selective:
+            return selective
+        position = min(frequencies, key=lambda i: (frequencies[i], i))
+        return [tokens[position]]
+
+    @classmethod
     def _fuzzy_ids(cls, tokens, where, limit):
         "Return [(id, score)] of the articles matching the tokens, ranked"
         table = cls.__table__()
@@ -720,12 +751,15 @@ class Article(Workflow, ModelSQL, ModelView):
             size = max(MIN_CANDIDATES, (limit or 0) * CANDIDATE_FACTOR)
             Word = Pool().get('hitech.kb.word')
             Word.set_threshold()
+            # the candidates are the articles of the selective tokens, the
+            # ranking below scores all the tokens
+            selective = cls._selective_tokens(tokens)
             # Joining every matching article to filter on its state costs
             # a row read each (thousands for frequent words): the best
             # ones are taken first; if too few of them are searchable the
             # query is run on all of them.  Both give the same result.
             for best in [size * BEST_FACTOR, None]:
-                cursor.execute(*cls._word_query(tokens, where=where,
+                cursor.execute(*cls._word_query(selective, where=where,
                         limit=size, columns=columns, best=best))
                 candidates = cursor.fetchall()
                 if len(candidates) >= size:
@@ -814,6 +848,9 @@ class Word(ModelSQL):
     __string__ = "Knowledge Search Word"
 
     word = fields.Char("Word", required=True)
+    frequency = fields.Integer("Articles", readonly=True,
+        help="The number of articles holding the word, counted by the "
+        "daily cron and after bulk loads.")
 
     @classmethod
     def __setup__(cls):
@@ -824,6 +861,55 @@ class Word(ModelSQL):
                 'hitech_service.msg_kb_word_unique'),
             ]
         cls._sql_indexes.add(Index(t, (t.word, Index.Similarity())))
+
+    @classmethod
+    def __register__(cls, module):
+        pool = Pool()
+        Posting = pool.get('hitech.kb.article-hitech.kb.word')
+        table_h = cls.__table_handler__(module)
+        counted = table_h.column_exist('frequency')
+        super().__register__(module)
+        if (not counted
+                and backend.TableHandler.table_exist(Posting._table)):
+            # the words of earlier versions
+            cls.update_frequencies()
+
+    @classmethod
+    def update_frequencies(cls):
+        "Count the articles of every word, set-based (the daily cron)"
+        pool = Pool()
+        Posting = pool.get('hitech.kb.article-hitech.kb.word')
+        table = cls.__table__()
+        posting = Posting.__table__()
+        cursor = Transaction().connection.cursor()
+        if backend.name == 'postgresql':
+            counts = posting.select(posting.word,
+                Count(Literal(1)).as_('frequency'), group_by=[posting.word])
+            cursor.execute(*table.update(
+                    [table.frequency], [counts.frequency],
+                    from_=[counts], where=table.id == counts.word))
+            cursor.execute(*table.update([table.frequency], [0],
+                    where=((table.frequency != 0) | (table.frequency == Null))
+                    & ~Exists(posting.select(Literal(1),
+                            where=posting.word == table.id))))
+        else:
+            cursor.execute(*table.update([table.frequency], [
+                        posting.select(Count(Literal(1)),
+                            where=posting.word == table.id)]))
+
+    @classmethod
+    def frequencies(cls, tokens):
+        """Return {position: number of articles} of the words each token
+        stands for (summed: an upper bound), one statement; the pg_trgm
+        threshold must be set"""
+        table = cls.__table__()
+        words = cls.similar_query(tokens)
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*words.join(table, condition=table.id == words.id
+                ).select(words.position,
+                Sum(Coalesce(table.frequency, 0)),
+                group_by=[words.position]))
+        return dict(cursor)
 
     @classmethod
     def add(cls, words):
@@ -952,6 +1038,7 @@ class ArticleWord(ModelSQL):
     def __register__(cls, module):
         pool = Pool()
         Article = pool.get('hitech.kb.article')
+        Word = pool.get('hitech.kb.word')
         exists = backend.TableHandler.table_exist(cls._table)
         super().__register__(module)
         if not exists:
@@ -960,12 +1047,26 @@ class ArticleWord(ModelSQL):
             cursor = Transaction().connection.cursor()
             cursor.execute(*article.select(
                     article.id, article.search_index, article.search_title))
-            cls.update_articles(cursor.fetchall())
+            cls._update_articles(cursor.fetchall())
+            Word.update_frequencies()
+
+    # from this many articles at once (a bulk load) the word frequencies
+    # are counted again at once
+    BULK = 1000
 
     @classmethod
     def update_articles(cls, rows):
         """Replace the postings of the articles from rows of (id, search
         index, search title)"""
+        pool = Pool()
+        Word = pool.get('hitech.kb.word')
+        rows = list(rows)
+        cls._update_articles(rows)
+        if len(rows) >= cls.BULK:
+            Word.update_frequencies()
+
+    @classmethod
+    def _update_articles(cls, rows):
         pool = Pool()
         Word = pool.get('hitech.kb.word')
         table = cls.__table__()
@@ -1193,3 +1294,15 @@ class TicketCreateArticle(Wizard):
         action['res_id'] = [article.id]
         action['views'].reverse()
         return action, {}
+
+
+class Cron(metaclass=PoolMeta):
+    __name__ = 'ir.cron'
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls.method.selection.append(
+            ('hitech.kb.word|update_frequencies',
+                "Count the Articles of the Knowledge Search Words"))
+

@@ -1,5 +1,6 @@
 # This file is part of HiTech CRM. See LICENSE for details.
 import unittest
+from unittest.mock import patch
 
 from trytond.exceptions import UserError
 from trytond.model.exceptions import AccessError
@@ -288,6 +289,50 @@ class KBTestCase(_DBTestCase):
         self.assertEqual(
             [a for a, _ in Article.search_text("scaner")], [copy])
         self.assertEqual(Article.search_text("printer"), [])
+
+    @with_transaction()
+    def test_word_frequencies(self):
+        "Words count their articles; frequent ones do not choose candidates"
+        pool = Pool()
+        Article = pool.get('hitech.kb.article')
+        Word = pool.get('hitech.kb.word')
+        from trytond.modules.hitech_service.kb import _has_trigram
+        a = self._search_fixtures()
+        Word.update_frequencies()
+
+        def frequency(word):
+            words = Word.search([('word', '=', word)])
+            return words[0].frequency if words else None
+        # drafts and archives count
+        self.assertEqual(frequency('printer'), 4)
+        self.assertEqual(frequency('spooler'), 1)
+        self.assertEqual(frequency('crash'), 1)
+        # a word whose articles are gone counts 0
+        Article.delete([a['draft']])
+        Word.update_frequencies()
+        self.assertEqual(frequency('crash'), 0)
+        self.assertEqual(frequency('printer'), 3)
+        if _has_trigram():
+            Word.set_threshold()
+            with patch.object(Article, 'estimated_count', return_value=5):
+                # "printer" is in more than a fifth of the articles
+                self.assertEqual(Article._selective_tokens(
+                        ['printer', 'spooler']), ['spooler'])
+                # all frequent: the least frequent one alone
+                frequencies = Word.frequencies(['printer', 'the'])
+                self.assertTrue(all(f > 1 for f in frequencies.values()))
+                least = min(frequencies, key=lambda i: (frequencies[i], i))
+                self.assertEqual(
+                    Article._selective_tokens(['printer', 'the']),
+                    [['printer', 'the'][least]])
+                # a token without words never chooses
+                self.assertEqual(Article._selective_tokens(
+                        ['spooler', 'zzzqx']), ['spooler'])
+                self.assertEqual([r for r, _ in Article.search_text(
+                            "printer spooler")][0], a['printer'])
+        self.assertEqual(
+            [r for r, _ in Article.search_text("printer spooler")][0],
+            a['printer'])
 
     @with_transaction()
     def test_search_box(self):
