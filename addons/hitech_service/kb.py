@@ -33,7 +33,7 @@ from sql import Cast, Literal, Null, Select, Union
 from sql.aggregate import Count, Max, Sum
 from sql.conditionals import Case, Coalesce
 from sql.functions import Function
-from sql.operators import BinaryOperator, Exists
+from sql.operators import BinaryOperator
 
 from trytond import backend
 from trytond.i18n import gettext
@@ -883,15 +883,24 @@ class Word(ModelSQL):
         posting = Posting.__table__()
         cursor = Transaction().connection.cursor()
         if backend.name == 'postgresql':
-            counts = posting.select(posting.word,
-                Count(Literal(1)).as_('frequency'), group_by=[posting.word])
-            cursor.execute(*table.update(
-                    [table.frequency], [counts.frequency],
-                    from_=[counts], where=table.id == counts.word))
+            # the counts are read first and written from arrays: joined in
+            # one statement right after a bulk load (no statistics yet),
+            # the planner chose a nested loop that ran for minutes
+            cursor.execute(*posting.select(posting.word, Count(Literal(1)),
+                    group_by=[posting.word]))
+            counts = cursor.fetchall()
             cursor.execute(*table.update([table.frequency], [0],
-                    where=((table.frequency != 0) | (table.frequency == Null))
-                    & ~Exists(posting.select(Literal(1),
-                            where=posting.word == table.id))))
+                    where=(table.frequency != 0) | (table.frequency == Null)))
+            for sub_counts in grouped_slice(counts, 50000):
+                ids, frequencies = zip(*sub_counts)
+                values = Select([
+                        Unnest(Cast(Literal(list(ids)), 'INTEGER[]')
+                            ).as_('id'),
+                        Unnest(Cast(Literal(list(frequencies)), 'INTEGER[]')
+                            ).as_('frequency')])
+                cursor.execute(*table.update(
+                        [table.frequency], [values.frequency],
+                        from_=[values], where=table.id == values.id))
         else:
             cursor.execute(*table.update([table.frequency], [
                         posting.select(Count(Literal(1)),
