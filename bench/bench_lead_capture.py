@@ -198,9 +198,9 @@ def wait_queue(db, duration):
     "Wait (at most duration seconds) until no capture nor task is pending"
     deadline = time.monotonic() + duration
     while time.monotonic() < deadline:
-        if sql(db, "SELECT (SELECT COUNT(*) FROM hitech_lead_submission "
-                "WHERE state = 'pending') + (SELECT COUNT(*) FROM ir_queue "
-                "WHERE finished_at IS NULL)") == '0':
+        if sql(db, "SELECT (SELECT COUNT(*) FROM "
+                "hitech_lead_capture_pending) + (SELECT COUNT(*) FROM "
+                "ir_queue WHERE finished_at IS NULL)") == '0':
             return True
         time.sleep(0.2)
     print("   queue not empty after %.0f s" % duration)

@@ -99,6 +99,8 @@ POLICY = {
     'hitech.lead.form': rule(full=ADMIN),
     # rate-limit hits are written by the capture route only
     'hitech.lead.capture.hit': rule(),
+    # valid web posts waiting for the queue: the system's own
+    'hitech.lead.capture.pending': rule(),
     'hitech.lead.submission': rule(read=READERS),
     'hitech.lead.pool.log': rule(read=READERS),
     'hitech.lead.assignment.rule': rule(read=SALES, full={'sales_manager'}),

@@ -284,11 +284,14 @@ class LeadHTTPTestCase(unittest.TestCase):
                     Configuration.write([Configuration(1)], {
                             'capture_queue': sys.argv[2] == 'on'})
                     transaction.commit()
-                print(json.dumps([{'id': s.id, 'state': s.state,
-                                'lead': s.lead.number if s.lead else None,
+                Pending = pool.get('hitech.lead.capture.pending')
+                print(json.dumps({
+                        'pending': Pending.search([], count=True),
+                        'submissions': [{
+                                'lead': s.lead.number,
                                 'duplicate': s.duplicate}
                             for s in Submission.search(
-                                [], order=[('id', 'DESC')], limit=2)]))
+                                [], order=[('id', 'DESC')], limit=2)]}))
             ''')
         self.server.run_script(script, self.db_name, 'on')
         try:
@@ -298,7 +301,7 @@ class LeadHTTPTestCase(unittest.TestCase):
                     'email': 'li@queue-co.cn'}, '10.9.0.1')
             self.assertEqual(status, 202, data)
             self.assertEqual(data['status'], 202)
-            self.assertTrue(data['reference'])
+            self.assertIs(data['queued'], True)
             status, dup = self.post({
                     'form': 'open', 'name': "Li Na",
                     'email': 'LI@queue-co.cn'}, '10.9.0.1')
@@ -316,10 +319,9 @@ class LeadHTTPTestCase(unittest.TestCase):
             after['sale_opportunity'] - before['sale_opportunity'], 1)
         self.assertEqual(after['hitech_lead_submission']
             - before['hitech_lead_submission'], 2)
-        second, first = json.loads(out.strip().splitlines()[-1])
-        self.assertEqual([first['id'], second['id']],
-            [data['reference'], dup['reference']])
-        self.assertEqual([first['state'], second['state']], ['done', 'done'])
+        result = json.loads(out.strip().splitlines()[-1])
+        self.assertEqual(result['pending'], 0)
+        second, first = result['submissions']
         self.assertTrue(first['lead'])
         self.assertEqual(second['lead'], first['lead'])
         self.assertEqual([first['duplicate'], second['duplicate']],

@@ -1040,16 +1040,25 @@ class Party(metaclass=PoolMeta):
                 'candidate AS ('
                 'SELECT i, party FROM exact WHERE size <= %s '
                 'UNION SELECT i, party FROM near) '
-                'SELECT c.i, c.party, p.name, k.kind, k.value '
+                'SELECT c.i, c.party, p.name '
                 'FROM candidate AS c '
-                'JOIN "' + cls._table + '" AS p ON p.id = c.party '
-                'LEFT JOIN "' + Key._table + '" AS k '
-                'ON k.party = c.party',
+                'JOIN "' + cls._table + '" AS p ON p.id = c.party',
                 params + [MAX_BLOCK + 1, MAX_BLOCK])
-            for i, party_id, name, kind, value in cursor:
+            new_ids = set()
+            for i, party_id, name in cursor:
                 candidates[i].add(party_id)
-                names[party_id] = name
-                if kind is not None:
+                if party_id not in names:
+                    names[party_id] = name
+                    new_ids.add(party_id)
+            # the keys of the candidates by their index, in a statement of
+            # their own: joined above, the planner read the whole key
+            # table by a merge join
+            if new_ids:
+                cursor.execute(
+                    'SELECT k.party, k.kind, k.value FROM "'
+                    + Key._table + '" AS k WHERE k.party = ANY(%s)',
+                    (sorted(new_ids),))
+                for party_id, kind, value in cursor:
                     keys[party_id].add((kind, value))
         for party_id, name in names.items():
             others[party_id] = make_probe(party_id, name, keys[party_id])

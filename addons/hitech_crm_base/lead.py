@@ -23,8 +23,8 @@ from trytond import backend
 from trytond.config import config
 from trytond.i18n import gettext
 from trytond.model import (
-    DeactivableMixin, Index, ModelSingleton, ModelSQL, ModelView, Unique,
-    fields)
+    DeactivableMixin, Index, ModelSingleton, ModelSQL, ModelStorage,
+    ModelView, Unique, fields)
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval, Get, If, In
 from trytond.sendmail import send_message_transactional
@@ -181,6 +181,22 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
         settings['queue'] = bool(settings['queue'])
         settings['phone_region'] = settings['phone_region'] or 'CN'
         return settings
+
+    @classmethod
+    def stored(cls):
+        "Return the configuration record, stored if it was not yet"
+        records = cls.search([], limit=1)
+        if records:
+            return records[0]
+        record, = cls.create([{}])
+        return record
+
+    @classmethod
+    def process_lead_captures(cls, configurations):
+        "The task of the capture queue (the configuration names it)"
+        pool = Pool()
+        Pending = pool.get('hitech.lead.capture.pending')
+        Pending.process_pending()
 
     @classmethod
     def delete(cls, records):
@@ -364,22 +380,14 @@ class LeadSubmission(SystemRecordMixin, ModelSQL, ModelView):
     _rec_name = 'email'
 
     lead = fields.Many2One(
-        'sale.opportunity', "Lead", ondelete='CASCADE', readonly=True,
-        states={
-            'required': Eval('state') == 'done',
-            })
+        'sale.opportunity', "Lead", required=True, ondelete='CASCADE',
+        readonly=True)
     form = fields.Many2One(
         'hitech.lead.form', "Form", readonly=True, ondelete='SET NULL')
     company = fields.Many2One(
         'company.company', "Company", readonly=True, ondelete='CASCADE')
     source = fields.Many2One(
         'hitech.lead.source', "Source", readonly=True, ondelete='SET NULL')
-    state = fields.Selection([
-            ('pending', "Pending"),
-            ('done', "Done"),
-            ], "State", required=True, readonly=True, sort=False,
-        help="Pending: accepted by the web route and waiting for the queue "
-        "to create or find its lead.")
     name = fields.Char("Name", readonly=True)
     company_name = fields.Char("Company", readonly=True)
     email = fields.Char("Email", readonly=True)
@@ -397,83 +405,112 @@ class LeadSubmission(SystemRecordMixin, ModelSQL, ModelView):
         "Duplicate", readonly=True,
         help="The post repeated an open lead and was attached to it.")
 
-    # the queue of the web captures (one task waits at most)
-    QUEUE = 'hitech_lead_capture'
-    BATCH = 500
-
     @classmethod
     def __setup__(cls):
         super().__setup__()
         cls.__access__.update({'lead'})
         t = cls.__table__()
-        cls._sql_indexes.update({
-                Index(t, (t.lead, Index.Range())),
-                Index(t, (t.id, Index.Range()),
-                    where=t.state == 'pending'),
-                })
+        cls._sql_indexes.add(Index(t, (t.lead, Index.Range())))
         cls._order.insert(0, ('date', 'DESC'))
 
-    @classmethod
-    def default_state(cls):
-        # rows of earlier versions are done; the capture sets pending
-        return 'done'
+
+class LeadCapturePending(ModelSQL):
+    """Pending Lead Capture
+
+    A valid web post waiting for its lead: the capture route stores it
+    with one INSERT; capture_process creates or finds the lead, records
+    the submission and deletes the row (at once in the immediate mode, by
+    the queue in batches when the captures are queued)."""
+    __name__ = 'hitech.lead.capture.pending'
+    __string__ = "Pending Lead Capture"
+
+    form = fields.Many2One(
+        'hitech.lead.form', "Form", ondelete='SET NULL')
+    company = fields.Many2One(
+        'company.company', "Company", required=True, ondelete='CASCADE')
+    source = fields.Many2One(
+        'hitech.lead.source', "Source", ondelete='SET NULL')
+    name = fields.Char("Name")
+    company_name = fields.Char("Company")
+    email = fields.Char("Email")
+    phone = fields.Char("Phone")
+    message = fields.Text("Message")
+    product_interest = fields.Char("Product Interest")
+    referrer = fields.Char("Referrer")
+    landing_page = fields.Char("Landing Page")
+    search_keywords = fields.Char("Search Keywords")
+    utm_campaign = fields.Char("Campaign")
+    utm_medium = fields.Char("Medium")
+    utm_source = fields.Char("Marketing Source")
+    date = fields.Timestamp("Date")
+
+    # the queue of the web captures (one task waits at most)
+    QUEUE = 'hitech_lead_capture'
+    BATCH = 500
+    # the fields copied to the submission
+    _submission_fields = [
+        'form', 'company', 'source', 'name', 'company_name', 'email',
+        'phone', 'message', 'product_interest', 'referrer', 'landing_page',
+        'search_keywords', 'utm_campaign', 'utm_medium', 'utm_source',
+        'date']
 
     @classmethod
     def stage(cls, values):
         """Store the values (validated by Opportunity.capture_submission)
-        as a pending row with one INSERT and return it: the web route of a
-        queued capture does nothing else"""
+        with one INSERT and return the row: the web route of a queued
+        capture does nothing else"""
         table = cls.__table__()
-        cursor = Transaction().connection.cursor()
-        values = dict(values, create_uid=0,
-            create_date=datetime.datetime.now(), duplicate=False)
+        transaction = Transaction()
+        cursor = transaction.connection.cursor()
+        values = dict(values, create_uid=transaction.user,
+            create_date=datetime.datetime.now())
         names = sorted(values)
-        database = Transaction().database
+        database = transaction.database
         returning = [table.id] if database.has_returning() else None
         cursor.execute(*table.insert(
                 [Column(table, n) for n in names],
                 [[values[n] for n in names]],
                 returning=returning))
         if returning:
-            submission_id, = cursor.fetchone()
+            pending_id, = cursor.fetchone()
         else:
-            submission_id = database.lastid(cursor)
-        return cls(submission_id)
+            pending_id = database.lastid(cursor)
+        return cls(pending_id)
 
     @classmethod
-    def link(cls, links):
-        """Mark the submissions done with their lead: links is {(lead id,
-        duplicate): [submission ids]}; set-based (the rows are the system's
-        own, written only here)"""
+    def done(cls, pendings, links):
+        """Record the submissions of the pending rows with their lead and
+        delete the rows: links is [(lead id, duplicate)] in the order of
+        pendings"""
+        pool = Pool()
+        Submission = pool.get('hitech.lead.submission')
+        names = cls._submission_fields
+        vlist = []
+        for pending, (lead_id, duplicate) in zip(pendings, links):
+            values = {'lead': lead_id, 'duplicate': duplicate}
+            for name in names:
+                value = getattr(pending, name)
+                values[name] = value.id if isinstance(
+                    value, ModelStorage) else value
+            vlist.append(values)
+        submissions = Submission.create(vlist)
         table = cls.__table__()
         cursor = Transaction().connection.cursor()
-        now = datetime.datetime.now()
-        for (lead_id, duplicate), ids in links.items():
-            for sub_ids in grouped_slice(ids, backend.MAX_QUERY_PARAMS):
-                cursor.execute(*table.update(
-                        [table.lead, table.duplicate, table.state,
-                            table.write_uid, table.write_date],
-                        [lead_id, duplicate, 'done',
-                            Transaction().user, now],
-                        where=reduce_ids(table.id, list(sub_ids))))
-        # the records read before see the change (as after an ORM write)
-        transaction = Transaction()
-        transaction.counter += 1
-        for cache in transaction.cache.values():
-            if cls.__name__ in cache:
-                cache_cls = cache[cls.__name__]
-                for ids in links.values():
-                    for submission_id in ids:
-                        cache_cls.pop(submission_id, None)
+        for sub_ids in grouped_slice(
+                [p.id for p in pendings], backend.MAX_QUERY_PARAMS):
+            cursor.execute(*table.delete(
+                    where=reduce_ids(table.id, list(sub_ids))))
+        return submissions
 
     @classmethod
-    def queue_pending(cls, submission):
+    def queue_pending(cls, pending):
         """Make sure a task of the capture queue will process the pending
-        submissions: with a queue worker one task waits at most (it takes
-        every pending row), without one each post runs its own task after
-        its commit"""
+        rows: with a queue worker one task waits at most (it takes every
+        pending row), without one each post runs its own task after its
+        commit"""
         pool = Pool()
         Queue = pool.get('ir.queue')
+        Configuration = pool.get('hitech.crm.configuration')
         if config.getboolean('queue', 'worker', default=False):
             queue = Queue.__table__()
             cursor = Transaction().connection.cursor()
@@ -483,23 +520,28 @@ class LeadSubmission(SystemRecordMixin, ModelSQL, ModelView):
                     limit=1))
             if cursor.fetchone():
                 return
+        # the task names a record that exists when it runs: the stored
+        # configuration
+        configuration = Configuration.stored()
         with Transaction().set_context(queue_name=cls.QUEUE):
-            cls.__queue__.process_pending([submission])
+            Configuration.__queue__.process_lead_captures([configuration])
 
     @classmethod
-    def process_pending(cls, submissions=None):
-        """The task of the capture queue: create or find the leads of the
-        pending submissions (the task's submission only names the work);
-        when a whole batch was taken, a next task is queued"""
-        pending = cls._process_batch()
-        if len(pending) == cls.BATCH:
+    def process_pending(cls):
+        """Create or find the leads of the pending rows by batches; when a
+        whole batch was taken, a next task is queued"""
+        pool = Pool()
+        Configuration = pool.get('hitech.crm.configuration')
+        count = cls._process_batch()
+        if count == cls.BATCH:
             with Transaction().set_context(queue_name=cls.QUEUE):
-                cls.__queue__.process_pending([pending[-1]])
+                Configuration.__queue__.process_lead_captures(
+                    [Configuration.stored()])
 
     @classmethod
     def _process_batch(cls):
-        """Process the oldest BATCH pending submissions, set-based, and
-        return them.  On PostgreSQL the rows are locked skipping those
+        """Process the oldest BATCH pending rows, set-based, and return
+        their number.  On PostgreSQL the rows are locked skipping those
         another task holds."""
         pool = Pool()
         Opportunity = pool.get('sale.opportunity')
@@ -511,16 +553,15 @@ class LeadSubmission(SystemRecordMixin, ModelSQL, ModelView):
             for_ = transaction.database.get_select_for_skip_locked()(
                 'UPDATE')
         cursor.execute(*table.select(table.id,
-                where=table.state == 'pending',
                 order_by=[table.id.asc], limit=cls.BATCH, for_=for_))
         pending = [cls(i) for i, in cursor]
         Opportunity.capture_process(pending)
-        return pending
+        return len(pending)
 
     @classmethod
-    def cron_process_pending(cls):
+    def cron_process(cls):
         "Process what no task took (e.g. while the queue worker stopped)"
-        while len(cls._process_batch()) == cls.BATCH:
+        while cls._process_batch() == cls.BATCH:
             pass
 
 
@@ -942,21 +983,20 @@ class Opportunity(metaclass=PoolMeta):
         data holds the raw posted values (str); raises LeadCaptureError
         with the field named when a value is missing or invalid."""
         pool = Pool()
-        Submission = pool.get('hitech.lead.submission')
-        submission, = Submission.create(
-            [cls.capture_submission(form, data)])
-        (lead, created), = cls.capture_process([submission])
+        Pending = pool.get('hitech.lead.capture.pending')
+        pending = Pending.stage(cls.capture_submission(form, data))
+        (lead, created), = cls.capture_process([pending])
         return lead, created
 
     @classmethod
     def capture_stage(cls, form, data):
-        """Validate the posted values and store them as a pending
-        submission for the queue (see capture_process); return it"""
+        """Validate the posted values and store them as a pending capture
+        for the queue (see capture_process); return it"""
         pool = Pool()
-        Submission = pool.get('hitech.lead.submission')
-        submission = Submission.stage(cls.capture_submission(form, data))
-        Submission.queue_pending(submission)
-        return submission
+        Pending = pool.get('hitech.lead.capture.pending')
+        pending = Pending.stage(cls.capture_submission(form, data))
+        Pending.queue_pending(pending)
+        return pending
 
     @classmethod
     def capture_submission(cls, form, data):
@@ -1002,7 +1042,6 @@ class Opportunity(metaclass=PoolMeta):
             'form': form.id,
             'company': form.company.id,
             'source': source.id if source else None,
-            'state': 'pending',
             'name': values.get('name'),
             'company_name': values.get('company'),
             'email': values.get('email'),
@@ -1020,14 +1059,15 @@ class Opportunity(metaclass=PoolMeta):
 
     @classmethod
     def capture_process(cls, submissions):
-        """Create the leads of the pending submissions, set-based, or
-        attach each to the oldest open lead of the same email or phone
-        (also one created for an earlier submission of the batch); return
-        [(lead, created)] in the order of the submissions.  The leads are
-        created in one call, so the assignment rules run once."""
+        """Create the leads of the pending captures, set-based, or attach
+        each to the oldest open lead of the same email or phone (also one
+        created for an earlier capture of the batch); record their
+        submissions; return [(lead, created)] in the order of the
+        captures.  The leads are created in one call, so the assignment
+        rules run once."""
         pool = Pool()
         Party = pool.get('party.party')
-        Submission = pool.get('hitech.lead.submission')
+        Pending = pool.get('hitech.lead.capture.pending')
         Keyword = pool.get('hitech.keyword')
         Date = pool.get('ir.date')
         if not submissions:
@@ -1154,7 +1194,7 @@ class Opportunity(metaclass=PoolMeta):
                 new_leads[index] = lead
 
         result = []
-        links = {}
+        links = []
         attached = []
         for submission, (lead, index) in zip(submissions, targets):
             if lead is None:
@@ -1165,8 +1205,8 @@ class Opportunity(metaclass=PoolMeta):
             if not first:
                 attached.append(lead)
             result.append((lead, first))
-            links.setdefault((lead.id, not first), []).append(submission.id)
-        Submission.link(links)
+            links.append((lead.id, not first))
+        Pending.done(submissions, links)
         if attached:
             cls.__queue__.notify_owners(list({l.id: l for l in attached}
                     .values()))
@@ -1247,7 +1287,7 @@ class Cron(metaclass=PoolMeta):
                     "Expire Registrations"),
                 ('hitech.lead.capture.hit|clean',
                     "Clean Lead Capture Hits"),
-                ('hitech.lead.submission|cron_process_pending',
+                ('hitech.lead.capture.pending|cron_process',
                     "Process Pending Lead Captures"),
                 ])
 

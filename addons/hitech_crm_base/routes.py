@@ -146,9 +146,8 @@ def _capture_lead(request, pool):
     try:
         with transaction.set_context(company=form.company.id):
             if config['queue']:
-                submission = Opportunity.capture_stage(form, data)
-                return _answer(HTTPStatus.ACCEPTED, status=202,
-                    reference=submission.id)
+                Opportunity.capture_stage(form, data)
+                return _answer(HTTPStatus.ACCEPTED, status=202, queued=True)
             lead, created = Opportunity.capture(form, data, address=address)
     except UserError as error:
         # LeadCaptureError names the field; other errors are values the

@@ -227,6 +227,7 @@ class LeadTestCase(CRMTestCase):
         Rule = pool.get('hitech.lead.assignment.rule')
         Opportunity = pool.get('sale.opportunity')
         Submission = pool.get('hitech.lead.submission')
+        Pending = pool.get('hitech.lead.capture.pending')
         self._setup()
         with set_company(self.company):
             rule, = Rule.create([{
@@ -247,12 +248,16 @@ class LeadTestCase(CRMTestCase):
                 ]
             staged = [Opportunity.capture_stage(
                     self.form, dict(p, form='contact')) for p in posts]
-            self.assertEqual({s.state for s in staged}, {'pending'})
-            self.assertFalse(any(s.lead for s in staged))
+            self.assertEqual(Pending.search([], count=True), len(posts))
+            self.assertFalse(Submission.search(
+                    [('lead', '!=', old.id)]))
             leads_before = Opportunity.search([], count=True)
-            Submission.process_pending()
-            staged = Submission.browse([s.id for s in staged])
-            self.assertEqual({s.state for s in staged}, {'done'})
+            Pending.process_pending()
+            self.assertEqual(Pending.search([], count=True), 0)
+            staged = Submission.search([('lead', '!=', None)],
+                order=[('id', 'ASC')])[1:]
+            self.assertEqual([s.name for s in staged],
+                [p['name'] for p in posts])
             a, b, a2, old2, b2, c = staged
             self.assertEqual(Opportunity.search([], count=True),
                 leads_before + 3)
@@ -269,8 +274,8 @@ class LeadTestCase(CRMTestCase):
             rule = Rule(rule.id)
             self.assertEqual(rule.turns, 4)
             # nothing left for the cron
-            Submission.cron_process_pending()
-            self.assertFalse(Submission.search([('state', '=', 'pending')]))
+            Pending.cron_process()
+            self.assertEqual(Pending.search([], count=True), 0)
             # a bad post is refused before anything is staged
             with self.assertRaises(UserError):
                 Opportunity.capture_stage(self.form, {
