@@ -33,6 +33,7 @@ import base64
 import http.client
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -239,7 +240,9 @@ def main():
             os.path.join(os.path.dirname(sys.executable), 'trytond-worker'),
             '-c', config, '-d', args.db, '-n', '1'],
         env=dict(env, TRYTOND_CONFIG=config),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        # its pool's processes are stopped with it (process group)
+        start_new_session=True)
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -337,11 +340,11 @@ def main():
                     rate / baseline[0] if baseline[0] else 0, p95 * 1000,
                     p95 / baseline[2] if baseline[2] else 0))
     finally:
-        worker.terminate()
+        os.killpg(worker.pid, signal.SIGTERM)
         try:
             worker.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            worker.kill()
+            os.killpg(worker.pid, signal.SIGKILL)
         server.terminate()
         try:
             server.wait(timeout=20)
