@@ -151,12 +151,16 @@ class AssignmentRule(
 
     @classmethod
     def _create_turn_sequences(cls, ids):
+        "Create the missing turn sequences of the rules; return their ids"
         transaction = Transaction()
         database, connection = transaction.database, transaction.connection
+        created = []
         for rule_id in ids:
             name = cls._turn_sequence(rule_id)
             if not database.sequence_exist(connection, name):
                 database.sequence_create(connection, name)
+                created.append(rule_id)
+        return created
 
     @classmethod
     def create(cls, vlist):
@@ -203,11 +207,10 @@ class AssignmentRule(
             for rule_id, count in counts.items():
                 name = cls._turn_sequence(rule_id)
                 key = (database.name, name)
-                if key not in cls._known_sequences:
-                    if not database.sequence_exist(connection, name):
-                        database.sequence_create(connection, name)
-                    else:
-                        cls._known_sequences.add(key)
+                # remembered once committed: one created here may roll back
+                if key not in cls._known_sequences and not (
+                        cls._create_turn_sequences([rule_id])):
+                    cls._known_sequences.add(key)
                 result[rule_id] = list(
                     database.sequence_nextvals(connection, name, count))
             return result

@@ -510,7 +510,6 @@ class LeadCapturePending(ModelSQL):
         commit"""
         pool = Pool()
         Queue = pool.get('ir.queue')
-        Configuration = pool.get('hitech.crm.configuration')
         if config.getboolean('queue', 'worker', default=False):
             queue = Queue.__table__()
             cursor = Transaction().connection.cursor()
@@ -520,6 +519,13 @@ class LeadCapturePending(ModelSQL):
                     limit=1))
             if cursor.fetchone():
                 return
+        cls._queue_task()
+
+    @classmethod
+    def _queue_task(cls):
+        "Queue a task of the capture queue"
+        pool = Pool()
+        Configuration = pool.get('hitech.crm.configuration')
         # the task names a record that exists when it runs: the stored
         # configuration
         configuration = Configuration.stored()
@@ -530,13 +536,8 @@ class LeadCapturePending(ModelSQL):
     def process_pending(cls):
         """Create or find the leads of the pending rows by batches; when a
         whole batch was taken, a next task is queued"""
-        pool = Pool()
-        Configuration = pool.get('hitech.crm.configuration')
-        count = cls._process_batch()
-        if count == cls.BATCH:
-            with Transaction().set_context(queue_name=cls.QUEUE):
-                Configuration.__queue__.process_lead_captures(
-                    [Configuration.stored()])
+        if cls._process_batch() == cls.BATCH:
+            cls._queue_task()
 
     @classmethod
     def _process_batch(cls):
