@@ -41,3 +41,36 @@ def _forget_database_list():
 
 
 _forget_database_list()
+
+
+def _share_module_caches():
+    """A scenario's ``activate_modules(modules, create_company)`` caches
+    its database after the setup functions, under a name of its own, so
+    on a cold DB_CACHE (every CI run) the modules of the scenarios were
+    installed twice: once for the unit tests (``activate_module``, cache
+    "hitech_service") and once for the scenarios (cache
+    "hitech_service--create_company"), a few minutes each.  On a miss the
+    scenario now starts from the database of the modules alone (from the
+    cache, or installed and cached for the unit tests) and only runs its
+    setup functions before caching the result."""
+    from trytond.tests import tools
+    original = tools.activate_modules
+
+    def activate_modules(modules, *setup):
+        if not setup:
+            return original(modules)
+        if isinstance(modules, str):
+            modules = [modules]
+        cache_name = '-'.join(sorted(modules)) + '--' + '|'.join(
+            tools._func_name(f) for f in setup)
+        if tools.restore_db_cache(cache_name):
+            return tools._get_config()
+        config = original(modules)
+        for func in setup:
+            func(config=config)
+        tools.backup_db_cache(cache_name)
+        return config
+    tools.activate_modules = activate_modules
+
+
+_share_module_caches()
