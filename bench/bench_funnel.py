@@ -25,6 +25,7 @@ unless --keep is given (a kept database with data is reused).
 """
 import argparse
 import datetime as dt
+import math
 import os
 import statistics
 import subprocess
@@ -269,8 +270,15 @@ SQL['stage by rep'] = SQL['stage'].replace(
 
 def figures(row):
     "The row with its numbers rounded, to compare ORM and SQL results"
-    return tuple(
-        None if v is None else round(float(v), 6) for v in row)
+    return tuple(None if v is None else float(v) for v in row)
+
+
+def same(orm_row, sql_row):
+    "Equal but for the order of the float additions"
+    return len(orm_row) == len(sql_row) and all(
+        a == b or (a is not None and b is not None
+            and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-6))
+        for a, b in zip(orm_row, sql_row))
 
 
 def timed(function, repeat):
@@ -354,8 +362,10 @@ def main():
             orm_values = sorted(
                 figures(tuple(r[f] for f in fields_names)) for r in orm_rows)
             sql_values = sorted(figures(r) for r in sql_rows)
-            if orm_values != sql_values:
-                differ = sum(a != b for a, b in zip(orm_values, sql_values))
+            if len(orm_values) != len(sql_values) or any(
+                    not same(a, b) for a, b in zip(orm_values, sql_values)):
+                differ = sum(
+                    not same(a, b) for a, b in zip(orm_values, sql_values))
                 print("  figures differ: ORM %d rows, SQL %d rows, "
                     "%d rows differ" % (
                         len(orm_rows), len(sql_rows), differ))

@@ -185,46 +185,57 @@ class Abstract(ModelSQL):
     @classmethod
     def search_read(cls, domain, offset=0, limit=None, order=None,
             fields_names=None):
-        """Answer from the values the search has just put in the cache:
-        the read of ModelSQL would run the aggregation of table_query a
-        second time (filtered on the ids, which cannot be pushed below
-        the GROUP BY), doubling the time of every report"""
+        """Select the columns to read in the query of the search: the read
+        of ModelSQL would run the aggregation of table_query a second
+        time (filtered on the ids, which cannot be pushed below the GROUP
+        BY), doubling the time of every report"""
         fields_names = list(fields_names or ['id'])
         if 'id' not in fields_names:
             fields_names.append('id')
-        columns, getters = [], []
+
+        def fallback():
+            return super(Abstract, cls).search_read(domain, offset=offset,
+                limit=limit, order=order, fields_names=fields_names)
+
+        def plain(field):
+            return (not isinstance(field, fields.Function)
+                and field.sql_type() and field.loading == 'eager'
+                and not getattr(field, 'translate', False))
+        columns, getters, related = [], [], {}
         for name in fields_names:
-            field = cls._fields.get(name)
+            base, _, target_name = name.partition('.')
+            field = cls._fields.get(base)
             if name == 'id':
                 continue
-            elif field is None:
-                # related fields, :string, _timestamp: ModelSQL.read does it
-                return super().search_read(domain, offset=offset,
-                    limit=limit, order=order, fields_names=fields_names)
+            elif field is None or base in _TABLE_QUERY_COLUMNS:
+                # :string, _timestamp, ...
+                return fallback()
+            elif target_name:
+                if (not isinstance(field, fields.Many2One)
+                        or not plain(field) or field.context):
+                    # a context for the target (product line) is per row
+                    return fallback()
+                related.setdefault(base, []).append(target_name)
+                if base not in columns:
+                    columns.append(base)
             elif isinstance(field, fields.Function):
                 getters.append(name)
-            elif (field.sql_type() and field.loading == 'eager'
-                    and not getattr(field, 'translate', False)
-                    and not field.context
-                    and name not in _TABLE_QUERY_COLUMNS):
-                columns.append(name)
+            elif plain(field):
+                if name not in columns:
+                    columns.append(name)
             else:
-                return super().search_read(domain, offset=offset,
-                    limit=limit, order=order, fields_names=fields_names)
+                return fallback()
         query = cls.search(domain, offset=offset, limit=limit, order=order,
             query=True)
         table = query.columns[0].expression.table
         if isinstance(table, Union):
             # the OR-to-UNION optimization selects only the ids
-            return super().search_read(domain, offset=offset,
-                limit=limit, order=order, fields_names=fields_names)
+            return fallback()
         selected = [table.id.as_('id')]
         if getters:
             # their getters read the other columns from the cache
             columns = [n for n, f in sorted(cls._fields.items())
-                if n != 'id' and not isinstance(f, fields.Function)
-                and f.sql_type() and f.loading == 'eager'
-                and not getattr(f, 'translate', False)]
+                if n != 'id' and plain(f)]
         for name in columns:
             column = _TABLE_QUERY_COLUMNS.get(name, Column(table, name))
             column = column.as_(name)
@@ -250,7 +261,23 @@ class Abstract(ModelSQL):
                         [r['id'] for r in sub_rows], getters)}
                 for row in sub_rows:
                     row.update(read[row['id']])
-            rows = [{n: r[n] for n in fields_names} for r in rows]
+        limit = transaction.context.get('related_read_limit')
+        for base, target_names in related.items():
+            # as ModelSQL.read does for a Many2One
+            Target = cls._fields[base].get_target()
+            ids = list(dict.fromkeys(
+                    r[base] for r in rows if r[base] is not None))
+            targets = {t['id']: t for t in Target.read(
+                    ids[:limit], target_names)}
+            if limit is not None:
+                targets.update((i, {'id': i}) for i in ids[limit:])
+            for row in rows:
+                value = row[base]
+                row[base + '.'] = (targets[value]
+                    if value is not None and value >= 0 else None)
+        names = [n for n in fields_names if '.' not in n] + [
+            b + '.' for b in related]
+        rows = [{n: r[n] for n in names} for r in rows]
         return cls._after_read(rows)
 
     @classmethod

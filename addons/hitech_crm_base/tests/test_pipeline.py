@@ -583,11 +583,12 @@ class PipelineReportingTestCase(CRMTestCase):
             'hitech.opportunity.reporting.stage': [
                 'stage', 'entries', 'reached', 'reached_amount',
                 'current_amount', 'conversion_rate', 'median_days',
-                'p90_days', 'currency', 'rec_name'],
+                'p90_days', 'currency', 'rec_name', 'stage.code',
+                'process.rec_name', 'product_line'],
             'hitech.opportunity.reporting.stage.time_series': [
                 'date', 'stage', 'entries', 'average_days', 'rec_name'],
             'hitech.opportunity.reporting.transition': [
-                'from_stage', 'to_stage', 'moves', 'rate'],
+                'from_stage.code', 'to_stage.rec_name', 'moves', 'rate'],
             'hitech.opportunity.reporting.cycle': [
                 'process', 'closed', 'won_amount', 'median_cycle',
                 'currency'],
