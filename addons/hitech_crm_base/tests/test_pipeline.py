@@ -573,3 +573,51 @@ class PipelineReportingTestCase(CRMTestCase):
         rows = {r['stage.']['code']: r for r in rows}
         self.assertEqual(rows['q']['entries'], 3)
         self.assertAlmostEqual(rows['q']['median_days'], 2.0, places=6)
+
+    @with_transaction()
+    def test_search_read_as_search_and_read(self):
+        "search_read of the reports gives what search then read give"
+        pool = Pool()
+        self.build()
+        reports = {
+            'hitech.opportunity.reporting.stage': [
+                'stage', 'entries', 'reached', 'reached_amount',
+                'current_amount', 'conversion_rate', 'median_days',
+                'p90_days', 'currency', 'rec_name', 'stage.code',
+                'process.rec_name', 'product_line'],
+            'hitech.opportunity.reporting.stage.time_series': [
+                'date', 'stage', 'entries', 'average_days', 'rec_name'],
+            'hitech.opportunity.reporting.transition': [
+                'from_stage.code', 'to_stage.rec_name', 'moves', 'rate'],
+            'hitech.opportunity.reporting.cycle': [
+                'process', 'closed', 'won_amount', 'median_cycle',
+                'currency'],
+            }
+        cases = [
+            ({}, [], {}),
+            ({'dimension': 'employee'}, [], {}),
+            ({}, [('entries', '>', 1)], {'order': [('entries', 'DESC')]}),
+            ({}, [], {'offset': 1, 'limit': 2}),
+            ]
+        users = [None, self.rep_user]
+        for (name, fields_names), (ctx, domain, kwargs), user in (
+                (r, c, u) for r in reports.items() for c in cases
+                for u in users):
+            Report = pool.get(name)
+            if 'entries' in str(domain) and 'entries' not in fields_names:
+                continue
+            with self.subTest(report=name, context=ctx, domain=domain,
+                    user=user and user.login):
+                with self.context(**ctx), (
+                        as_user(user) if user else Transaction()
+                        .set_context()):
+                    rows = Report.search_read(domain,
+                        fields_names=list(fields_names), **kwargs)
+                    records = Report.search(domain, **kwargs)
+                    expected = Report.read(
+                        [r.id for r in records], fields_names)
+                    index = {r.id: i for i, r in enumerate(records)}
+                    expected.sort(key=lambda r: index[r['id']])
+                if not kwargs.get('offset'):
+                    self.assertTrue(rows)
+                self.assertEqual(rows, expected)
