@@ -8,7 +8,11 @@ emails and addresses (2 % duplicates), then measures:
 
 (a) stock: Party.create in batches of 1,000 with the same rows, contact
     mechanisms and addresses given as nested creates, as a script or an
-    RPC client would do it (on a subset; rolled back);
+    RPC client would do it (on a subset; rolled back), in this database
+    (with the create hooks of hitech_crm_base: normalised names, duplicate
+    keys, stage history) and in a second database where only the stock
+    party module is activated (*plain stock*, the issue's baseline; kept
+    between runs, --no-plain-stock skips it);
 (b) the import job (validate + run, commit per batch) over the full file,
     as the admin user with access checks.
 
@@ -39,6 +43,9 @@ def parse_args():
     parser.add_argument('--seed', type=int, default=42)
     parser.add_argument('--keep-db', action='store_true',
         help="reuse the database if it exists (activated module)")
+    parser.add_argument('--no-plain-stock', dest='plain_stock',
+        action='store_false',
+        help="do not measure Party.create with only the party module")
     return parser.parse_args()
 
 
@@ -132,6 +139,37 @@ def stock_values(row):
         }
 
 
+def stock_create(pool, database, rows, batch_size):
+    """Time Party.create of rows in batches as the admin user of database,
+    rolled back; return rows/s"""
+    from trytond.transaction import Transaction, check_access
+    with Transaction().start(database, 0, readonly=True):
+        User = pool.get('res.user')
+        admin, = User.search([('login', '=', 'admin')])
+        admin_id = admin.id
+    with Transaction().start(database, admin_id) as transaction:
+        Country = pool.get('country.country')
+        Party = pool.get('party.party')
+        cn = Country.search([('code', '=', 'CN')])
+        if not cn:
+            cn = Country.create([{'name': 'China', 'code': 'CN'}])
+            transaction.commit()
+        cn_id = cn[0].id
+        values = []
+        for row in rows:
+            value = stock_values(row)
+            value['addresses'][0][1][0]['country'] = cn_id
+            values.append(value)
+        start = time.perf_counter()
+        # as a script would: access checks, no confirmation asked
+        with check_access(), transaction.set_context(_skip_warnings=True):
+            for i in range(0, len(values), batch_size):
+                Party.create(values[i:i + batch_size])
+        stock_time = time.perf_counter() - start
+        transaction.rollback()
+    return len(rows) / stock_time, stock_time
+
+
 def main():
     args = parse_args()
     workdir = tempfile.mkdtemp(prefix='imp_bench_')
@@ -167,29 +205,23 @@ def main():
 
     # (a) stock Party.create, batches of 1,000, rolled back
     stock_rows = rows[:args.stock_rows]
-    with Transaction().start(args.database, admin_id) as transaction:
-        Country = pool.get('country.country')
-        Party = pool.get('party.party')
-        cn = Country.search([('code', '=', 'CN')])
-        if not cn:
-            cn = Country.create([{'name': 'China', 'code': 'CN'}])
-            transaction.commit()
-        cn_id = cn[0].id
-        values = []
-        for row in stock_rows:
-            value = stock_values(row)
-            value['addresses'][0][1][0]['country'] = cn_id
-            values.append(value)
-        start = time.perf_counter()
-        # as a script would: access checks, no confirmation asked
-        with check_access(), transaction.set_context(_skip_warnings=True):
-            for i in range(0, len(values), args.batch_size):
-                Party.create(values[i:i + args.batch_size])
-        stock_time = time.perf_counter() - start
-        transaction.rollback()
-    stock_rate = len(stock_rows) / stock_time
-    print("(a) stock Party.create: %d rows in %.1f s = %.0f rows/s"
-        % (len(stock_rows), stock_time, stock_rate))
+    stock_rate, stock_time = stock_create(
+        pool, args.database, stock_rows, args.batch_size)
+    print("(a) stock Party.create with hitech_crm_base: %d rows in %.1f s "
+        "= %.0f rows/s" % (len(stock_rows), stock_time, stock_rate))
+    plain_rate = None
+    if args.plain_stock:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from common import create_database
+        plain_db = args.database + '_stock'
+        create_database(plain_db, ['party'], keep=True)
+        plain_pool = Pool(plain_db)
+        plain_pool.init()
+        plain_rate, plain_time = stock_create(
+            plain_pool, plain_db, stock_rows, args.batch_size)
+        print("    plain stock Party.create (only party activated): "
+            "%d rows in %.1f s = %.0f rows/s" % (
+                len(stock_rows), plain_time, plain_rate))
 
     # (b) the import job over the full file
     with open(path, 'rb') as fp:
@@ -228,12 +260,19 @@ def main():
                 job.error_count))
         if job.message:
             print("    message: %s" % job.message)
+    if job.state != 'done':
+        print("the import did not finish: no rate")
+        return
     import_rate = len(rows) / (validate_time + run_time)
     print("    validate %.1f s + import %.1f s for %d rows = %.0f rows/s "
         "(import alone %.0f rows/s)" % (validate_time, run_time, len(rows),
             import_rate, len(rows) / run_time))
-    print("ratio import / stock: %.1fx (import alone %.1fx)" % (
+    print("ratio import / stock with hitech_crm_base: %.1fx "
+        "(import alone %.1fx)" % (
             import_rate / stock_rate, len(rows) / run_time / stock_rate))
+    if plain_rate:
+        print("ratio import / plain stock: %.1fx (import alone %.1fx)" % (
+                import_rate / plain_rate, len(rows) / run_time / plain_rate))
 
 
 if __name__ == '__main__':

@@ -23,6 +23,7 @@ except ImportError:  # pragma: no cover
     phonenumbers = None
 
 from sql import Column
+from sql.aggregate import Count
 from sql.functions import CurrentTimestamp
 
 from trytond.config import config
@@ -1039,6 +1040,7 @@ class ImportJob(Workflow, ModelSQL, ModelView):
             importer.remember(rows[:start], 2)
         size = self.batch_size or 1000
         for begin in range(start, len(rows), size):
+            importer.refresh_statistics()
             result = importer.process(rows[begin:begin + size], begin + 2)
             Error.create(result.lines)
             for key in counts:
@@ -1059,6 +1061,15 @@ class ImportJob(Workflow, ModelSQL, ModelView):
 
 
 CREATE_CHUNK = 100
+# the tables an import of accounts grows, whose statistics the plans of
+# the duplicate lookups depend on
+ANALYZE_MODELS = [
+    'party.party', 'hitech.party.dedup.key', 'party.contact_mechanism',
+    'party.address', 'party.identifier']
+# ANALYZE again when the parties have grown by this factor (and by at
+# least ANALYZE_MIN_ROWS) since the statistics were last taken
+ANALYZE_GROWTH = 1.5
+ANALYZE_MIN_ROWS = 1000
 BatchResult = namedtuple('BatchResult', ['lines', 'counts'])
 
 
@@ -1075,6 +1086,7 @@ class Importer:
         self._countries = None
         self.use_finder = hasattr(self.Party, 'find_duplicates')
         self.writer = None
+        self._analyzed_size = None
         if self.fast_path:
             try:
                 self.writer = FastWriter()
@@ -1084,6 +1096,40 @@ class Importer:
 
     # Class attribute, so that tests can compare both paths
     fast_path = FAST_PATH
+
+    def refresh_statistics(self):
+        """ANALYZE the tables the import grows when the parties grew by
+        ANALYZE_GROWTH since their statistics were taken (PostgreSQL).
+
+        Autovacuum analyses a table at most once a minute and never sees
+        the rows of an all-or-nothing import: the plans of the duplicate
+        lookup of each chunk were made for the size of the table before
+        the import (an empty database at the first import), and chose
+        scans that grow with the table."""
+        if backend.name != 'postgresql':
+            return
+        party = self.Party.__table__()
+        cursor = Transaction().connection.cursor()
+        # the rows of this transaction count (ANALYZE counts them too)
+        cursor.execute(*party.select(Count(party.id)))
+        size, = cursor.fetchone()
+        if self._analyzed_size is None:
+            cursor.execute(
+                'SELECT reltuples FROM pg_class WHERE oid = %s::regclass',
+                (self.Party._table,))
+            row = cursor.fetchone()
+            self._analyzed_size = max(row[0], 0) if row else 0
+        if (size - self._analyzed_size < ANALYZE_MIN_ROWS
+                or size < self._analyzed_size * ANALYZE_GROWTH):
+            return
+        pool = Pool()
+        for name in ANALYZE_MODELS:
+            try:
+                Model = pool.get(name)
+            except KeyError:
+                continue
+            cursor.execute('ANALYZE "%s"' % Model._table)
+        self._analyzed_size = size
 
     # keys of the base, loaded once
 

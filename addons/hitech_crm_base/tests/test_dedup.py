@@ -204,6 +204,23 @@ class HitechDedupTestCase(
         self.assertEqual(self.keys(party), set())
 
     @with_transaction()
+    def test_trigram_index_without_pending_list(self):
+        "The trigram index of the distinctive names has no pending list"
+        from trytond import backend
+        if backend.name != 'postgresql':
+            self.skipTest("PostgreSQL only")
+        Party = Pool().get('party.party')
+        cursor = Transaction().connection.cursor()
+        cursor.execute(
+            'SELECT c.reloptions FROM pg_index AS i '
+            'JOIN pg_class AS c ON c.oid = i.indexrelid '
+            'WHERE i.indrelid = %s::regclass '
+            'AND pg_get_indexdef(i.indexrelid) LIKE %s',
+            (Party._table, '%% USING gin (dedup_core gin_trgm_ops)%%'))
+        options = [r[0] for r in cursor]
+        self.assertEqual(options, [['fastupdate=off']])
+
+    @with_transaction()
     def test_find_duplicates(self):
         "Candidates are found from values and records with reasons"
         pool = Pool()
