@@ -15,10 +15,11 @@ Generates N tickets (default 1,000,000) by set-based SQL
 log rows of the steps earlier passes already did: --due tickets (default
 50,000) have exactly one step due now and not yet logged (a third each
 the half-time, breach and manager steps); of the others 70 % are closed
-(without milestones: Milestone.compute keeps them only for open tickets
-and targets not done; a third have their half-time step logged), 10 %
+(without milestones: Milestone.compute keeps them only for running
+tickets and targets not done; a third have their half-time step logged), 10 %
 wait on the customer (without milestones either: the clock is paused, the
-resume computes them) and 20 % are open with milestones to come.  No reminder rule is defined.  Then times:
+resume computes them) and 20 % are open with milestones to come.  No
+reminder rule is defined.  Then times:
 
 * the baseline: the hand-written SQL of the same work: one INSERT ...
   SELECT of the due (ticket, step) pairs not yet logged (running tickets
