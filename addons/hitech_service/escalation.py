@@ -100,9 +100,18 @@ class Ticket(metaclass=PoolMeta):
     def __setup__(cls):
         super().__setup__()
         t = cls.__table__()
-        cls._sql_indexes.add(
-            Index(t, (t.sla_policy, Index.Equality()),
-                where=t.state.in_(OPEN_STATES)))
+        running = (t.breached_at == Null) & t.state.in_(RUNNING_STATES)
+        cls._sql_indexes.update({
+                Index(t, (t.sla_policy, Index.Equality()),
+                    where=t.state.in_(OPEN_STATES)),
+                # the breach candidates of the escalation pass: the running
+                # tickets not breached yet whose target is not done (a few
+                # thousand of a million tickets once a pass has run)
+                Index(t, (t.response_deadline, Index.Range()),
+                    where=running & (t.first_response_at == Null)),
+                Index(t, (t.resolution_deadline, Index.Range()),
+                    where=running & (t.resolved_at == Null)),
+                })
 
     @classmethod
     def view_attributes(cls):
@@ -263,9 +272,11 @@ class Ticket(metaclass=PoolMeta):
         Milestone = pool.get('hitech.ticket.sla.milestone')
         super().on_state_change(tickets, state, previous)
         now = cls._now()
-        if state not in OPEN_STATES:
+        if state not in RUNNING_STATES:
             # nothing is due any more on a resolved, closed or cancelled
-            # ticket (a reopen clears the resolution and computes again)
+            # ticket (a reopen clears the resolution and computes again),
+            # nor while the clock is paused (the resume computes again
+            # with the deadlines shifted by the pause)
             Milestone.delete(Milestone.search(
                     [('ticket', 'in', [t.id for t in tickets])]))
         if state == 'waiting':
@@ -649,31 +660,37 @@ class Milestone(ModelSQL):
         pool = Pool()
         Ticket = pool.get('hitech.ticket')
         super().__register__(module)
-        # milestones of finished tickets and done targets were kept before:
-        # the escalation pass would scan them for ever
+        # milestones of finished tickets, done targets and (until the
+        # customer answers) waiting tickets were kept before: the
+        # escalation pass would scan them for ever
         cursor = Transaction().connection.cursor()
         table = cls.__table__()
         ticket = Ticket.__table__()
-        cursor.execute(*table.delete(where=table.ticket.in_(ticket.select(
-                        ticket.id, where=~ticket.state.in_(OPEN_STATES)))
-                | ((table.target == 'response') & table.ticket.in_(
-                        ticket.select(ticket.id,
-                            where=ticket.first_response_at != Null)))
-                | ((table.target == 'resolution') & table.ticket.in_(
-                        ticket.select(ticket.id,
-                            where=ticket.resolved_at != Null)))))
+        # one correlated EXISTS (a semi-join): "ticket IN (...) OR ticket
+        # IN (...)" ran as a scan of the tickets per milestone (subqueries
+        # too big to hash at a million tickets: minutes per update)
+        finished = ((~ticket.state.in_(RUNNING_STATES))
+            | ((table.target == 'response')
+                & (ticket.first_response_at != Null))
+            | ((table.target == 'resolution')
+                & (ticket.resolved_at != Null)))
+        cursor.execute(*table.delete(where=Exists(ticket.select(
+                        Literal(1),
+                        where=(ticket.id == table.ticket) & finished))))
 
     @classmethod
     def compute(cls, tickets):
         """Replace the milestones of the tickets by the due times of their
-        policy's escalation steps: only of open tickets and of the targets
-        not done yet, so that the table holds what may still be due"""
+        policy's escalation steps: only of the tickets whose clock runs
+        (not waiting on the customer: the resume computes them again) and
+        of the targets not done yet, so that the table holds what may be
+        due"""
         cls.delete(cls.search([('ticket', 'in', [t.id for t in tickets])]))
         to_create = []
         for ticket in tickets:
             policy = ticket.sla_policy
             if (not policy or not ticket.sla_started_at
-                    or ticket.state not in OPEN_STATES):
+                    or ticket.state not in RUNNING_STATES):
                 continue
             done = {
                 'response': bool(ticket.first_response_at),

@@ -665,14 +665,26 @@ class Article(Workflow, ModelSQL, ModelView):
     # Search --------------------------------------------------------------
 
     @classmethod
-    def _search_where(cls, public_only):
-        "Return a function giving the condition on the searched articles"
+    def _search_where(cls, public_only, languages=None):
+        """Return a function giving the condition on the searched articles
+        (of the ir.lang ids languages when given)"""
         def where(table):
             condition = (table.state == 'published')
             if public_only:
                 condition &= (table.visibility == 'public')
+            if languages:
+                condition &= table.language.in_(languages)
             return condition
         return where
+
+    @classmethod
+    def _language_ids(cls, code):
+        "Return the ids of the ir.lang of code (none when it is unknown)"
+        Lang = Pool().get('ir.lang')
+        if not code:
+            return []
+        with without_check_access():
+            return [lang.id for lang in Lang.search([('code', '=', code)])]
 
     @classmethod
     def _word_query(cls, tokens, where=None, limit=None, columns=None,
@@ -785,19 +797,28 @@ class Article(Workflow, ModelSQL, ModelView):
         return rank(tokens, cursor, limit)
 
     @classmethod
-    def search_text(cls, text, limit=10, public_only=False):
+    def search_text(cls, text, limit=10, public_only=False, language=None):
         """Return [(article, score)] of the published articles matching
         text, best first; score goes from 0 to 100.
 
         Typos ("pritner") and partial words ("netw") match; Chinese is
         matched by character bigrams.  The record rules of the user apply
         when access is checked; public_only keeps the public articles.
+        With a language code, the articles written in that language are
+        returned; the other languages only when none of it matches (an
+        answer in another language beats no answer).
         """
         tokens = query_tokens(text)
         if not tokens:
             return []
-        where = cls._search_where(public_only)
-        ranked = cls._fuzzy_ids(tokens, where, limit)
+        ranked = []
+        languages = cls._language_ids(language)
+        if languages:
+            ranked = cls._fuzzy_ids(
+                tokens, cls._search_where(public_only, languages), limit)
+        if not ranked:
+            ranked = cls._fuzzy_ids(
+                tokens, cls._search_where(public_only), limit)
         if not ranked:
             return []
         # the record rules (and the access check) of the user apply
@@ -806,28 +827,35 @@ class Article(Workflow, ModelSQL, ModelView):
         return [(allowed[i], s) for i, s in ranked if i in allowed]
 
     @classmethod
-    def search_ranked(cls, text, limit=10, public_only=False):
+    def search_ranked(cls, text, limit=10, public_only=False,
+            language=None):
         """search_text for RPC clients: a list of dictionaries with id,
-        rec_name and score"""
+        rec_name and score (language: a code, as search_text)"""
         try:
             limit = max(1, min(int(limit), 100))
         except (TypeError, ValueError):
             limit = 10
         if not isinstance(text, str):
             return []
+        if not isinstance(language, str):
+            language = None
         return [{'id': a.id, 'rec_name': a.rec_name, 'score': s}
             for a, s in cls.search_text(
-                text[:200], limit=limit, public_only=bool(public_only))]
+                text[:200], limit=limit, public_only=bool(public_only),
+                language=language and language[:20])]
 
     @classmethod
-    def related_to(cls, text, limit=5):
-        "Return the published articles related to a text (a ticket subject)"
-        return [a for a, _ in cls.search_text(text, limit=limit)]
+    def related_to(cls, text, limit=5, language=None):
+        """Return the published articles related to a text (a ticket
+        subject), those in language (a code) first as search_text does"""
+        return [a for a, _ in cls.search_text(
+                text, limit=limit, language=language)]
 
     @classmethod
-    def search_public(cls, text, limit=10):
+    def search_public(cls, text, limit=10, language=None):
         """Return [(article, score)] of the published public articles
-        matching text, for the customer portal.
+        matching text, for the customer portal, in language (a code, the
+        portal's) as search_text does.
 
         It runs without the user's rights (the portal user is a web user,
         not a res.user) but never returns anything else than published
@@ -835,7 +863,8 @@ class Article(Workflow, ModelSQL, ModelView):
         """
         transaction = Transaction()
         with transaction.set_user(0), without_check_access():
-            return cls.search_text(text, limit=limit, public_only=True)
+            return cls.search_text(
+                text, limit=limit, public_only=True, language=language)
 
 
 class Word(ModelSQL):
@@ -1222,9 +1251,21 @@ class Ticket(metaclass=PoolMeta):
         for ticket in tickets:
             linked = {a.id for a in ticket.kb_articles}
             result[ticket.id] = [a.id for a in Article.related_to(
-                    ticket.subject or '', limit=5 + len(linked))
+                    ticket.subject or '', limit=5 + len(linked),
+                    language=ticket._kb_language())
                 if a.id not in linked][:5]
         return result
+
+    def _kb_language(self):
+        """The language the related articles are chosen in: the contact's,
+        else the account's, when translatable (as the portal and the
+        survey email); None (every language) otherwise"""
+        from .portal import party_language
+        pool = Pool()
+        for party in [self.contact, self.account]:
+            code = party_language(pool, party, self.company)
+            if code:
+                return code
 
     @classmethod
     def copy(cls, tickets, default=None):

@@ -1051,9 +1051,11 @@ def _kb_query(request):
 
 
 def kb_articles(pool, text, limit):
-    "The published public articles matching text, with their score"
+    """The published public articles matching text, with their score, in
+    the portal's language (the routes run in it) as search_text does"""
     Article = pool.get('hitech.kb.article')
-    return Article.search_public(text, limit)
+    return Article.search_public(
+        text, limit, language=Transaction().language)
 
 
 @portal_route('/kb', ['GET'])

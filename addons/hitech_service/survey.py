@@ -296,6 +296,19 @@ class Survey(ModelSQL, ModelView):
                 expire=self.expire_at.strftime('%Y-%m-%d')))
         return msg
 
+    def _email_language(self):
+        """The language of the survey email: the contact's (as the survey
+        page opens in it), else the account's, when translatable, else the
+        default language of the company; never the language of the user
+        who closed the ticket (the queue runs in their context)"""
+        from .portal import default_language, party_language
+        pool = Pool()
+        for party in [self.contact, self.ticket.account]:
+            code = party_language(pool, party, self.company)
+            if code:
+                return code
+        return default_language(pool, self.company)
+
     @classmethod
     def send_email(cls, surveys):
         pool = Pool()
@@ -304,7 +317,10 @@ class Survey(ModelSQL, ModelView):
         for survey in surveys:
             if survey.state != 'sent' or not survey.email:
                 continue
-            msg = survey._email_message()
+            with Transaction().set_context(
+                    language=survey._email_language()):
+                # instances of the language's context: rec_name, subject
+                msg = cls(survey.id)._email_message()
             msg['From'] = from_
             msg['To'] = survey.email
             sendmail_transactional(from_, [survey.email], msg)
