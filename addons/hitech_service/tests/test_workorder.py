@@ -127,7 +127,6 @@ class WorkOrderTestCase(ServiceTestCase):
         "An order estimated above the limit needs a manager's approval"
         pool = Pool()
         WorkOrder = pool.get('hitech.work.order')
-        Notification = pool.get('res.notification')
         self.setup_desk()
         with set_company(self.company):
             cheap = self.new_order(estimated_cost=Decimal('300'))
